@@ -1,0 +1,1 @@
+"""graphcl.walks"""
