@@ -1,1 +1,43 @@
-"""graphcl.embed"""
+"""Shallow node embeddings: skip-gram with negative sampling on random walks.
+
+- :func:`train_skipgram` / :class:`SkipGram`: SGNS (word2vec ``sg=1``) in torch on any
+  device, sparse SGD updates, memory-bounded pair generation.
+- :func:`train_gensim`: the same objective trained by gensim's Word2Vec.
+- :class:`DeepWalk`, :class:`Node2Vec`: walks (:mod:`graphcl.walks`) + skip-gram,
+  ``fit(graph)`` sets ``embedding_``.
+- :func:`save_word2vec` / :func:`load_word2vec`: word2vec text format.
+
+Example:
+    >>> import torch
+    >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    >>> DeepWalk(dim=4, walks_per_node=2, walk_length=4, progress=False).fit(ei).embedding_.shape
+    torch.Size([3, 4])
+"""
+
+from graphcl.embed.estimators import DeepWalk, Node2Vec, as_csr_graph
+from graphcl.embed.gensim_backend import train_gensim, walks_to_sentences
+from graphcl.embed.io import load_word2vec, save_word2vec
+from graphcl.embed.skipgram import (
+    SkipGram,
+    check_walks,
+    sample_negatives,
+    skipgram_pairs,
+    train_skipgram,
+    unigram_distribution,
+)
+
+__all__ = [
+    "DeepWalk",
+    "Node2Vec",
+    "as_csr_graph",
+    "SkipGram",
+    "train_skipgram",
+    "skipgram_pairs",
+    "unigram_distribution",
+    "sample_negatives",
+    "check_walks",
+    "train_gensim",
+    "walks_to_sentences",
+    "save_word2vec",
+    "load_word2vec",
+]

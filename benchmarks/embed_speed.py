@@ -1,0 +1,190 @@
+"""End-to-end speed of graphcl DeepWalk / node2vec (walks + skip-gram) vs PecanPy + gensim.
+
+Same settings on both sides: BlogCatalog (PPI with --quick), DeepWalk case 80 walks/node of
+length 40 (41 nodes), window 10, dim 128, 5 negatives, 1 epoch; node2vec case 10 walks of
+length 80 with p = q = 0.25. Timed: walk generation + embedding training (graph
+construction and data loading are not timed on either side). The peer is PecanPy
+(FirstOrderUnweighted for p = q = 1, SparseOTF otherwise) followed by gensim Word2Vec with
+PecanPy's own settings (sg=1, hs=0, negative=5, min_count=0, gensim's default frequent-token
+downsampling sample=1e-3, workers = all cores). The peer is warmed up (numba JIT) on a tiny
+graph first. Runs alternate graphcl / peer; the median ratio is reported. With --score the
+Macro-F1 at 50 % (top-k, 1 shuffle) of each side's last embedding is recorded too.
+
+PecanPy 2.0.9 imports nptyping, which needs numpy < 2 aliases (np.bool8 ...): this script
+adds those aliases to numpy before importing it (benchmark only).
+
+Usage:
+    pip install pecanpy  # bench extra (with --no-deps for nptyping/numba on numpy 2)
+    GRAPHCL_DATA=/path/to/datasets python benchmarks/embed_speed.py [--quick] [--device cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from embed_quality import load_dataset  # noqa: E402
+
+from graphcl.embed import DeepWalk, Node2Vec  # noqa: E402
+from graphcl.utils import (  # noqa: E402
+    atomic_write_json,
+    machine_info,
+    peak_memory_mb,
+    resolve_device,
+)
+
+
+def _numpy_aliases() -> None:
+    for alias, target in (("bool8", np.bool_), ("object0", np.object_), ("int0", np.intp),
+                          ("uint0", np.uintp), ("void0", np.void), ("bytes0", np.bytes_),
+                          ("str0", np.str_), ("float_", np.float64), ("complex_", np.complex128),
+                          ("longfloat", np.longdouble), ("singlecomplex", np.complex64),
+                          ("cfloat", np.complex128), ("longcomplex", np.clongdouble),
+                          ("clongfloat", np.clongdouble), ("string_", np.bytes_),
+                          ("unicode_", np.str_)):
+        if not hasattr(np, alias):
+            setattr(np, alias, target)
+
+
+def _write_npz(edge_index: torch.Tensor, n: int, path: str) -> None:
+    ei = edge_index.cpu().numpy()
+    a = sp.csr_matrix((np.ones(ei.shape[1], dtype=np.float32), (ei[0], ei[1])), shape=(n, n))
+    a.sum_duplicates()
+    a.sort_indices()
+    np.savez(path, IDs=np.array([str(i) for i in range(n)]), data=a.data,
+             indptr=a.indptr.astype(np.uint32), indices=a.indices.astype(np.uint32))
+
+
+class Peer:
+    def __init__(self, npz: str, cores: int, seed: int) -> None:
+        _numpy_aliases()
+        from gensim.models import Word2Vec
+        from pecanpy import pecanpy
+
+        self.pecanpy, self.Word2Vec = pecanpy, Word2Vec
+        self.npz, self.cores, self.seed = npz, cores, seed
+
+    def run(self, wpn: int, length: int, p: float, q: float) -> np.ndarray:
+        mode = self.pecanpy.FirstOrderUnweighted if p == q == 1 else self.pecanpy.SparseOTF
+        g = mode(p=p, q=q, workers=self.cores, verbose=False, random_state=self.seed)
+        g.read_npz(self.npz, weighted=False)
+        walks = g.simulate_walks(num_walks=wpn, walk_length=length)
+        w2v = self.Word2Vec(walks, vector_size=128, window=10, min_count=0, sg=1, hs=0,
+                            negative=5, workers=self.cores, epochs=1, seed=self.seed)
+        out = np.zeros((len(g.nodes), 128), dtype=np.float32)
+        for key, idx in w2v.wv.key_to_index.items():
+            out[int(key)] = w2v.wv.vectors[idx]
+        return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--repeats", type=int, default=None, help="alternating runs (default 3)")
+    ap.add_argument("--cases", nargs="+", default=["deepwalk", "node2vec"],
+                    choices=["deepwalk", "node2vec"])
+    ap.add_argument("--score", action="store_true", help="also Macro-F1@50%% of both sides")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    device = resolve_device(args.device)
+    cores = os.cpu_count() or 1
+    repeats = args.repeats or (1 if args.quick else 3)
+    name = "ppi" if args.quick else "blogcatalog"
+    out = args.out or str(Path(__file__).parent / "results" /
+                          ("embed_speed_quick.json" if args.quick else "embed_speed.json"))
+    ei, y = load_dataset(name)
+    n = y.shape[0]
+    tmp = tempfile.mkdtemp()
+    npz = os.path.join(tmp, "graph.npz")
+    _write_npz(ei, n, npz)
+    tiny = os.path.join(tmp, "tiny.npz")
+    _write_npz(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]), 3, tiny)
+    peer = Peer(npz, cores, args.seed)
+    warm = Peer(tiny, cores, args.seed)
+    ei_dev = ei.to(device)
+
+    cases = {
+        "deepwalk": dict(wpn=10 if args.quick else 80, length=40, p=1.0, q=1.0),
+        "node2vec": dict(wpn=2 if args.quick else 10, length=80, p=0.25, q=0.25),
+    }
+    rows, ratios, info = [], {}, {}
+
+    def write() -> None:
+        print(f"\n{'case':<55} {'impl':<16} {'metric':<22} {'value':>8}")
+        for row in rows:
+            print(f"{row['case']:<55} {row['impl']:<16} {row['metric']:<22} {row['value']:8.3f}")
+        for k, v in ratios.items():
+            print(f"{k}: {v:.3f} (target <= 0.5)")
+        result = {"benchmark": "embed_speed", "machine": machine_info(), "device": str(device),
+                  "quick": args.quick, "repeats": repeats, "rows": rows, "ratios": ratios,
+                  "targets": info, "peak_memory_mb": peak_memory_mb(device),
+                  "torch_threads": torch.get_num_threads(),
+                  "peer_settings": "PecanPy 2.x walks (FirstOrderUnweighted / SparseOTF, all cores) + "
+                                   "gensim Word2Vec(sg=1, hs=0, negative=5, window=10, "
+                                   "vector_size=128, min_count=0, sample=1e-3 default, epochs=1, "
+                                   "workers=all cores)",
+                  "graphcl_settings": "DeepWalk/Node2Vec estimators, backend='torch' on the device "
+                                      "(walks by graphcl.walks, SGNS by graphcl.embed.train_skipgram,"
+                                      f" batch_size={args.batch_size or 'default'})"}
+        atomic_write_json(out, result)
+        print(f"wrote {out}")
+
+    for case in args.cases:
+        c = cases[case]
+        warm.run(2, 5, c["p"], c["q"])  # numba JIT of the peer's walker
+        est_cls = DeepWalk if case == "deepwalk" else Node2Vec
+        kw = dict(dim=128, window=10, negative=5, walks_per_node=c["wpn"],
+                  walk_length=c["length"], device=device, progress=False, seed=args.seed,
+                  batch_size=args.batch_size)
+        if case == "node2vec":
+            kw.update(p=c["p"], q=c["q"])
+        est_cls(**{**kw, "walks_per_node": 1, "walk_length": 5}).fit(ei_dev, num_nodes=n)
+        t_ours, t_peer, z_ours, z_peer = [], [], None, None
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+            z_ours = est_cls(**kw).fit(ei_dev, num_nodes=n).embedding_
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t_ours.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            z_peer = peer.run(c["wpn"], c["length"], c["p"], c["q"])
+            t_peer.append(time.perf_counter() - t0)
+            print(f"{case}: graphcl {t_ours[-1]:.2f} s   pecanpy+gensim {t_peer[-1]:.2f} s",
+                  flush=True)
+        label = f"{name}/{case}/wpn={c['wpn']},len={c['length']},p={c['p']:g},q={c['q']:g}"
+        for impl, ts in (("graphcl", t_ours), ("pecanpy+gensim", t_peer)):
+            rows.append({"case": label, "impl": impl, "metric": "end_to_end_time",
+                         "value": statistics.median(ts), "all": ts, "unit": "s"})
+        r = statistics.median([a / b for a, b in zip(t_ours, t_peer)])
+        ratios[f"{case} end_to_end_time graphcl/pecanpy+gensim"] = r
+        info[case] = {"target_ratio": 0.5, "met": r <= 0.5}
+        if args.score:
+            from graphcl.eval import multilabel_f1
+
+            for impl, z in (("graphcl", z_ours.cpu()), ("pecanpy+gensim", torch.from_numpy(z_peer))):
+                res = multilabel_f1(z, y, train_ratios=(0.5,), num_shuffles=1, protocol="topk",
+                                    seed=args.seed, n_jobs=-1)
+                rows.append({"case": label, "impl": impl, "metric": "macro_f1_at_50_topk",
+                             "value": res["macro_f1"][0], "unit": "fraction"})
+                rows.append({"case": label, "impl": impl, "metric": "micro_f1_at_50_topk",
+                             "value": res["micro_f1"][0], "unit": "fraction"})
+        write()  # after every case, so a long run keeps what it measured
+
+
+if __name__ == "__main__":
+    sys.exit(main())

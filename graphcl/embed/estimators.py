@@ -1,0 +1,224 @@
+"""DeepWalk and node2vec estimators: random walks (:mod:`graphcl.walks`) + skip-gram."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from graphcl.embed.gensim_backend import train_gensim
+from graphcl.embed.io import save_word2vec
+from graphcl.embed.skipgram import train_skipgram
+from graphcl.graph import CSRGraph
+from graphcl.utils import make_generator, resolve_device
+from graphcl.validation import check_edge_index, check_positive_int
+
+__all__ = ["DeepWalk", "Node2Vec", "as_csr_graph"]
+
+_BACKENDS = ("torch", "gensim")
+
+
+def as_csr_graph(graph: Any, num_nodes: int | None = None) -> CSRGraph:
+    """A :class:`CSRGraph` from a ``CSRGraph``, a PyG ``Data`` or an ``edge_index`` (+ ``num_nodes``).
+
+    The edges are used as given (a PyG undirected graph stores both directions).
+
+    Example:
+        >>> as_csr_graph(torch.tensor([[0, 1], [1, 0]]), num_nodes=3).num_nodes
+        3
+    """
+    if isinstance(graph, CSRGraph):
+        return graph
+    if isinstance(graph, Tensor):
+        n = check_edge_index(graph, num_nodes, "graph")
+        return CSRGraph.from_edge_index(graph, n)
+    if hasattr(graph, "edge_index"):
+        n = graph.num_nodes if num_nodes is None else num_nodes
+        check_edge_index(graph.edge_index, n, "graph.edge_index")
+        return CSRGraph.from_data(graph)
+    raise TypeError(
+        "graph must be a CSRGraph, a torch_geometric Data or an edge_index tensor, "
+        f"got {type(graph).__name__}"
+    )
+
+
+def _check_pos_number(v: Any, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+        raise ValueError(f"{name} must be a positive number, got {v!r}")
+    return float(v)
+
+
+class _WalkEmbedding:
+    """Shared machinery: walks -> skip-gram. Subclasses fix the walk type."""
+
+    def __init__(
+        self,
+        *,
+        dim: int,
+        walk_length: int,
+        walks_per_node: int,
+        window: int,
+        negative: int,
+        epochs: int,
+        p: float,
+        q: float,
+        lr: float,
+        backend: str,
+        batch_size: int | None,
+        workers: int | None,
+        device: str | torch.device | None,
+        seed: int,
+        progress: bool,
+    ) -> None:
+        self.dim = check_positive_int(dim, "dim")
+        self.walk_length = check_positive_int(walk_length, "walk_length")
+        self.walks_per_node = check_positive_int(walks_per_node, "walks_per_node")
+        self.window = check_positive_int(window, "window")
+        self.negative = check_positive_int(negative, "negative", minimum=0)
+        self.epochs = check_positive_int(epochs, "epochs")
+        self.p = _check_pos_number(p, "p")
+        self.q = _check_pos_number(q, "q")
+        self.lr = _check_pos_number(lr, "lr")
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if backend == "gensim" and negative < 1:
+            raise ValueError("backend='gensim' needs negative >= 1")
+        self.backend = backend
+        if batch_size is not None:
+            check_positive_int(batch_size, "batch_size")
+        self.batch_size = batch_size
+        if workers is not None:
+            check_positive_int(workers, "workers")
+        self.workers = workers
+        self.device = None if device is None else resolve_device(device)
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+        self.seed = seed
+        self.progress = bool(progress)
+        self.embedding_: Tensor | None = None
+        self.walks_: Tensor | None = None
+
+    def walks(self, graph: Any, num_nodes: int | None = None) -> Tensor:
+        """The walk corpus ``[walks_per_node * N, walk_length + 1]`` for ``graph``."""
+        from graphcl.walks import walks_per_node
+
+        g = as_csr_graph(graph, num_nodes)
+        dev = self.device if self.device is not None else g.device
+        gen = make_generator(self.seed, dev)
+        return walks_per_node(g.to(dev), self.walks_per_node, self.walk_length,
+                              p=self.p, q=self.q, generator=gen, shuffle=True)
+
+    def fit(self, graph: Any, num_nodes: int | None = None, *, keep_walks: bool = False):
+        """Generate the walks and train the skip-gram model; sets ``embedding_`` ``[N, dim]``
+        (on the input's device) and returns ``self``. ``keep_walks`` stores ``walks_``."""
+        g = as_csr_graph(graph, num_nodes)
+        in_device = g.device
+        dev = self.device if self.device is not None else in_device
+        if g.num_nodes == 0:
+            raise ValueError("graph has no nodes")
+        walks = self.walks(g)
+        if self.backend == "torch":
+            z = train_skipgram(
+                walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
+                epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, device=dev,
+                generator=make_generator(self.seed + 1, dev), progress=self.progress,
+            )
+        else:
+            z = train_gensim(
+                walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
+                epochs=self.epochs, lr=self.lr, workers=self.workers, seed=self.seed,
+            )
+        self.walks_ = walks if keep_walks else None
+        self.embedding_ = z.to(in_device)
+        return self
+
+    def save_word2vec(self, path: str | os.PathLike) -> Path:
+        """Write ``embedding_`` in word2vec text format (atomic)."""
+        if self.embedding_ is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(graph) first")
+        return save_word2vec(self.embedding_, path)
+
+    def __repr__(self) -> str:
+        keys = ("dim", "walk_length", "walks_per_node", "window", "negative", "epochs", "p",
+                "q", "backend")
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in keys)
+        return f"{type(self).__name__}({args})"
+
+
+class DeepWalk(_WalkEmbedding):
+    """DeepWalk (Perozzi et al. 2014): uniform walks + skip-gram with negative sampling.
+
+    Paper settings by default (80 walks of length 40 per node, window 10, dim 128);
+    the reference used hierarchical softmax, this uses negative sampling (5).
+    ``backend="torch"`` runs :func:`~graphcl.embed.train_skipgram` on ``device``
+    (default: the graph's); ``backend="gensim"`` runs gensim's Word2Vec on CPU.
+
+    Example:
+        >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> m = DeepWalk(dim=8, walks_per_node=2, walk_length=5, progress=False).fit(ei)
+        >>> m.embedding_.shape
+        torch.Size([3, 8])
+    """
+
+    def __init__(
+        self,
+        dim: int = 128,
+        walk_length: int = 40,
+        walks_per_node: int = 80,
+        window: int = 10,
+        negative: int = 5,
+        epochs: int = 1,
+        *,
+        lr: float = 0.025,
+        backend: str = "torch",
+        batch_size: int | None = None,
+        workers: int | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
+                         window=window, negative=negative, epochs=epochs, p=1.0, q=1.0, lr=lr,
+                         backend=backend, batch_size=batch_size, workers=workers,
+                         device=device, seed=seed, progress=progress)
+
+
+class Node2Vec(_WalkEmbedding):
+    """node2vec (Grover & Leskovec 2016): second-order (p, q) walks + skip-gram.
+
+    Defaults from the paper: 10 walks of length 80 per node, window 10, dim 128,
+    ``p = q = 1``. Keywords as :class:`DeepWalk`, plus ``p`` (return) and ``q`` (in-out).
+
+    Example:
+        >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> m = Node2Vec(dim=8, walk_length=5, p=0.5, q=2.0, progress=False).fit(ei)
+        >>> m.embedding_.shape
+        torch.Size([3, 8])
+    """
+
+    def __init__(
+        self,
+        dim: int = 128,
+        walk_length: int = 80,
+        walks_per_node: int = 10,
+        window: int = 10,
+        negative: int = 5,
+        epochs: int = 1,
+        *,
+        p: float = 1.0,
+        q: float = 1.0,
+        lr: float = 0.025,
+        backend: str = "torch",
+        batch_size: int | None = None,
+        workers: int | None = None,
+        device: str | torch.device | None = None,
+        seed: int = 0,
+        progress: bool = True,
+    ) -> None:
+        super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
+                         window=window, negative=negative, epochs=epochs, p=p, q=q, lr=lr,
+                         backend=backend, batch_size=batch_size, workers=workers,
+                         device=device, seed=seed, progress=progress)

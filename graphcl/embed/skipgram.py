@@ -1,0 +1,318 @@
+"""Skip-gram with negative sampling (SGNS, word2vec) on random walks, in torch.
+
+What is trained (the word2vec ``sg=1, hs=0`` objective, Mikolov et al. 2013):
+for every walk token at position ``t`` (the centre) an effective window ``r_t`` is
+drawn uniformly from ``1..window`` (``shrink_window=True``; otherwise
+``r_t = window``) and every token ``s`` with ``0 < |s - t| <= r_t`` gives one
+(centre, context) pair. Each pair is one stochastic step on
+
+    log sigmoid(u_c . v_o) + sum_{k=1..negative} log sigmoid(-u_c . v_{n_k})
+
+with ``n_k`` drawn from the unigram distribution of node occurrences in the walks
+raised to ``ns_exponent`` (0.75); a negative equal to the positive context is
+skipped (as word2vec does). ``u`` are the input vectors (the returned
+embedding), ``v`` the output vectors. Initialisation as word2vec: ``u`` uniform in
+``[-0.5/dim, 0.5/dim]``, ``v`` zero. The learning rate decays linearly from
+``lr`` to ``lr * 1e-4`` over the tokens of all epochs.
+
+The updates are plain SGD applied by ``index_add_`` to mini-batches of pairs
+(sparse: only the touched rows change). Pairs are generated from chunks of walks
+and shuffled inside the chunk, so memory stays bounded by ``chunk_pairs``. The
+differences to word2vec's sequential updates: the pairs of one mini-batch read
+the same parameter snapshot (like word2vec's Hogwild threads, but in bigger
+groups), their updates are summed per row, and a row touched more than
+``max_row_updates`` times in one batch (hub nodes in big batches) has its summed
+update scaled down to ``max_row_updates`` updates' worth. Padding tokens ``-1``
+(walkers that stopped) are ignored.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from graphcl.validation import check_generator, check_positive_int
+
+__all__ = [
+    "SkipGram",
+    "train_skipgram",
+    "skipgram_pairs",
+    "unigram_distribution",
+    "sample_negatives",
+    "check_walks",
+]
+
+
+def check_walks(walks: object, num_nodes: int, name: str = "walks") -> Tensor:
+    """Validate a ``[W, L]`` integer walk tensor with ids in ``[0, num_nodes)`` or ``-1``.
+
+    Example:
+        >>> check_walks(torch.tensor([[0, 1, -1]]), 2).shape
+        torch.Size([1, 3])
+    """
+    if not isinstance(walks, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape [num_walks, length], "
+                        f"got {type(walks).__name__}")
+    if walks.dtype.is_floating_point or walks.dtype.is_complex or walks.dtype == torch.bool:
+        raise TypeError(f"{name} must be an integer tensor, got dtype {walks.dtype}")
+    if walks.dim() != 2:
+        raise ValueError(f"{name} must have shape [num_walks, length], got {list(walks.shape)}")
+    check_positive_int(num_nodes, "num_nodes")
+    if walks.numel():
+        lo, hi = int(walks.min()), int(walks.max())
+        if lo < -1:
+            raise ValueError(f"{name} contains id {lo}; only -1 is allowed as padding")
+        if hi >= num_nodes:
+            raise ValueError(f"{name} contains node id {hi} >= num_nodes={num_nodes}")
+    return walks.long()
+
+
+def unigram_distribution(walks: Tensor, num_nodes: int, ns_exponent: float = 0.75) -> Tensor:
+    """Negative-sampling distribution: node occurrence counts in ``walks`` to the power
+    ``ns_exponent``, normalised (``-1`` padding ignored). Float64 ``[num_nodes]``.
+
+    Example:
+        >>> unigram_distribution(torch.tensor([[0, 0, 0, 1]]), 2, 1.0)
+        tensor([0.7500, 0.2500], dtype=torch.float64)
+    """
+    walks = check_walks(walks, num_nodes)
+    if isinstance(ns_exponent, bool) or not isinstance(ns_exponent, (int, float)):
+        raise TypeError(f"ns_exponent must be a number, got {type(ns_exponent).__name__}")
+    tok = walks.reshape(-1)
+    tok = tok[tok >= 0]
+    if tok.numel() == 0:
+        raise ValueError("walks contain no node (all padding)")
+    counts = torch.bincount(tok, minlength=num_nodes).double()
+    w = torch.where(counts > 0, counts.pow(float(ns_exponent)), torch.zeros_like(counts))
+    return w / w.sum()
+
+
+def sample_negatives(
+    cdf: Tensor, shape: tuple[int, ...], generator: torch.Generator | None = None
+) -> Tensor:
+    """Draw node ids with probabilities given by a cumulative distribution ``cdf``
+    (the ``cumsum`` of :func:`unigram_distribution`) by inverse-CDF sampling.
+
+    Example:
+        >>> cdf = torch.tensor([0.5, 1.0], dtype=torch.float64)
+        >>> sample_negatives(cdf, (4,), torch.Generator().manual_seed(0)).shape
+        torch.Size([4])
+    """
+    u = torch.rand(shape, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    u = u * cdf[-1]
+    idx = torch.searchsorted(cdf, u, right=True)
+    return idx.clamp_(max=cdf.numel() - 1)
+
+
+def skipgram_pairs(
+    walks: Tensor,
+    window: int,
+    *,
+    shrink_window: bool = True,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """All (centre, context) pairs of ``walks`` within the (shrunken) windows.
+
+    With ``shrink_window`` every centre token draws its window ``r`` uniformly in
+    ``1..window`` (word2vec's ``reduced_windows``); pairs touching ``-1`` padding are
+    dropped. Pairs come grouped by offset (not shuffled). Returns two 1-D tensors.
+
+    Example:
+        >>> c, o = skipgram_pairs(torch.tensor([[0, 1, 2]]), 1, shrink_window=False)
+        >>> sorted(zip(c.tolist(), o.tolist()))
+        [(0, 1), (1, 0), (1, 2), (2, 1)]
+    """
+    check_positive_int(window, "window")
+    walks = walks.long()
+    n, length = walks.shape
+    valid = walks >= 0
+    if shrink_window:
+        r = torch.randint(1, window + 1, (n, length), generator=generator, device=walks.device)
+    else:
+        r = None
+    centres, contexts = [], []
+    for off in range(1, min(window, length - 1) + 1):
+        a, b = walks[:, :-off], walks[:, off:]
+        both = valid[:, :-off] & valid[:, off:]
+        # centre a (position t), context b (t + off)
+        m = both if r is None else both & (r[:, :-off] >= off)
+        centres.append(a[m])
+        contexts.append(b[m])
+        # centre b (position t + off), context a (t)
+        m = both if r is None else both & (r[:, off:] >= off)
+        centres.append(b[m])
+        contexts.append(a[m])
+    if not centres:
+        empty = walks.new_empty(0)
+        return empty, empty
+    return torch.cat(centres), torch.cat(contexts)
+
+
+class SkipGram(torch.nn.Module):
+    """Input (``emb``) and output (``ctx``) vectors of SGNS, updated by manual sparse SGD.
+
+    Example:
+        >>> m = SkipGram(5, 8, generator=torch.Generator().manual_seed(0))
+        >>> m.step(torch.tensor([0]), torch.tensor([1]), torch.tensor([[2, 3]]), lr=0.1)
+        >>> m.emb.shape
+        torch.Size([5, 8])
+    """
+
+    def __init__(
+        self,
+        num_nodes: int,
+        dim: int,
+        *,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        check_positive_int(num_nodes, "num_nodes")
+        check_positive_int(dim, "dim")
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        emb = torch.rand(num_nodes, dim, generator=generator, device=device)
+        emb.sub_(0.5).div_(dim)
+        self.emb = torch.nn.Parameter(emb, requires_grad=False)
+        self.ctx = torch.nn.Parameter(torch.zeros(num_nodes, dim, device=device),
+                                      requires_grad=False)
+
+    @torch.no_grad()
+    def step(
+        self,
+        centre: Tensor,
+        context: Tensor,
+        negatives: Tensor,
+        lr: float,
+        max_row_updates: int | None = None,
+    ) -> None:
+        """One SGD step (gradient ascent on the SGNS log-likelihood) on a batch of pairs.
+
+        ``centre``, ``context``: ``[B]``; ``negatives``: ``[B, K]``. Negatives equal to the
+        pair's context are skipped. The pair updates of a batch are summed per row; a row
+        touched more than ``max_row_updates`` times in the batch has its summed update
+        scaled by ``max_row_updates / count`` (keeps big batches stable on hub nodes).
+        """
+        idx = torch.cat([context.unsqueeze(1), negatives], dim=1)  # [B, K+1]
+        u = self.emb[centre]  # [B, d]
+        v = self.ctx[idx]  # [B, K+1, d]
+        score = torch.bmm(v, u.unsqueeze(2)).squeeze(2)  # [B, K+1]
+        g = torch.sigmoid(score).neg_()
+        g[:, 0] += 1.0
+        if negatives.numel():
+            g[:, 1:].masked_fill_(negatives == context.unsqueeze(1), 0.0)
+        g.mul_(lr)
+        du = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # [B, d]
+        flat = idx.reshape(-1)
+        if max_row_updates is not None:
+            n = self.emb.size(0)
+            cap = float(max_row_updates)
+            s_in = (cap / torch.bincount(centre, minlength=n).float()).clamp_(max=1.0)
+            s_out = (cap / torch.bincount(flat, minlength=n).float()).clamp_(max=1.0)
+            du.mul_(s_in[centre].unsqueeze(1))
+            g = g * s_out[idx]
+        dv = g.unsqueeze(2) * u.unsqueeze(1)  # [B, K+1, d]
+        self.emb.index_add_(0, centre, du)
+        self.ctx.index_add_(0, flat, dv.reshape(-1, u.size(1)))
+
+
+def _default_batch_size(device: torch.device) -> int:
+    return 262144 if device.type == "cuda" else 8192
+
+
+def train_skipgram(
+    walks: Tensor,
+    num_nodes: int,
+    dim: int = 128,
+    window: int = 10,
+    negative: int = 5,
+    epochs: int = 1,
+    lr: float = 0.025,
+    *,
+    min_lr_ratio: float = 1e-4,
+    batch_size: int | None = None,
+    chunk_pairs: int | None = None,
+    max_row_updates: int | None = 256,
+    ns_exponent: float = 0.75,
+    shrink_window: bool = True,
+    device: torch.device | str | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> Tensor:
+    """Train SGNS on ``walks`` (``[W, L]`` node ids, ``-1`` padding) and return the input
+    vectors ``[num_nodes, dim]`` on ``device`` (default: the walks' device).
+
+    Nodes that never occur in the walks keep their random initial vectors. See the
+    module docstring for exactly what is trained. ``batch_size`` pairs per SGD step
+    (default 8192 on CPU, 262144 on CUDA); ``chunk_pairs`` bounds how many pairs are
+    materialised at once (default ``32 * batch_size``). ``max_row_updates`` (default 256,
+    ``None``: off) caps how many summed pair updates one row takes per step: beyond it
+    the row's summed update is scaled down to that many (without it, large batches
+    diverge on hub nodes).
+
+    Example:
+        >>> walks = torch.tensor([[0, 1, 0, 1], [2, 3, 2, 3]])
+        >>> z = train_skipgram(walks, 4, dim=8, window=2, epochs=5, progress=False,
+        ...                    generator=torch.Generator().manual_seed(0))
+        >>> z.shape
+        torch.Size([4, 8])
+    """
+    walks = check_walks(walks, num_nodes)
+    check_positive_int(dim, "dim")
+    check_positive_int(window, "window")
+    check_positive_int(negative, "negative", minimum=0)
+    check_positive_int(epochs, "epochs")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not 0 <= min_lr_ratio <= 1:
+        raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
+    device = torch.device(device) if device is not None else walks.device
+    if batch_size is None:
+        batch_size = _default_batch_size(device)
+    check_positive_int(batch_size, "batch_size")
+    if chunk_pairs is None:
+        chunk_pairs = 32 * batch_size
+    check_positive_int(chunk_pairs, "chunk_pairs")
+    if max_row_updates is not None:
+        check_positive_int(max_row_updates, "max_row_updates")
+    check_generator(generator, device)
+    if walks.size(1) < 2:
+        raise ValueError(f"walks must have at least 2 columns, got {walks.size(1)}")
+
+    walks = walks.to(device)
+    cdf = torch.cumsum(unigram_distribution(walks, num_nodes, ns_exponent), 0)
+    model = SkipGram(num_nodes, dim, device=device, generator=generator)
+
+    length = walks.size(1)
+    walks_per_chunk = max(1, chunk_pairs // (2 * window * length))
+    tokens_per_walk = (walks >= 0).sum(1)
+    total_tokens = int(tokens_per_walk.sum()) * epochs
+    done_tokens = 0
+    n_walks = walks.size(0)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_tokens, desc="skip-gram", unit="tok", unit_scale=True)
+    for _ in range(epochs):
+        for start in range(0, n_walks, walks_per_chunk):
+            chunk = walks[start:start + walks_per_chunk]
+            chunk_tokens = int(tokens_per_walk[start:start + walks_per_chunk].sum())
+            c, o = skipgram_pairs(chunk, window, shrink_window=shrink_window,
+                                  generator=generator)
+            n_pairs = c.numel()
+            if n_pairs:
+                perm = torch.randperm(n_pairs, generator=generator, device=device)
+                c, o = c[perm], o[perm]
+                neg = sample_negatives(cdf, (n_pairs, negative), generator)
+                for b in range(0, n_pairs, batch_size):
+                    frac = (done_tokens + chunk_tokens * b / n_pairs) / total_tokens
+                    cur_lr = lr * max(1.0 - frac, min_lr_ratio)
+                    model.step(c[b:b + batch_size], o[b:b + batch_size],
+                               neg[b:b + batch_size], cur_lr, max_row_updates)
+            done_tokens += chunk_tokens
+            if bar is not None:
+                bar.update(chunk_tokens)
+    if bar is not None:
+        bar.close()
+    return model.emb.data
+

@@ -1,0 +1,653 @@
+"""Vectorised random-walk engine: first order, exact node2vec, random walk with restart.
+
+All walkers advance together, one step per loop iteration; there is no Python
+loop over nodes or walkers. Internals:
+
+* Node ids and CSR offsets are held as ``int32`` when the graph allows it (half
+  the memory traffic of ``int64``); the walks come back as ``int64``.
+* Nodes without out-neighbours (or whose out-edges all weigh zero) are redirected
+  to one extra *sentinel* node that only leads to itself. Stopped walkers can thus
+  keep stepping without masks or host synchronisation, and the sentinel is turned
+  into ``-1`` at the end.
+* Uniform steps pick ``col[rowptr[v] + floor(u * deg(v))]``; weighted steps invert
+  per-row cumulative weights (one global ``float64`` cumulative sum and
+  ``searchsorted``), ``O(E)`` memory.
+* node2vec uses rejection sampling (KnightKing): propose ``x`` from ``v`` as a first
+  order step, accept with probability ``alpha(t, x) / max(1/p, 1, 1/q)`` where
+  ``alpha`` is ``1/p`` if ``x == t``, else ``1`` if ``t -> x`` is an edge, else ``1/q``
+  (exclusive cases). Rejected walkers re-propose; only they are processed again.
+  The adjacency test reads a dense ``N x N`` bitmap on small graphs (at most 32 MiB,
+  or no more than the hash set) and an open-addressing hash set of the edge keys
+  ``t * N + x`` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from graphcl.graph import CSRGraph
+from graphcl.validation import (
+    check_generator,
+    check_node_ids,
+    check_positive_int,
+    check_probability,
+)
+
+__all__ = [
+    "random_walk",
+    "walks_per_node",
+    "random_walk_with_restart",
+    "rwr_subgraph",
+    "rwr_subgraphs",
+]
+
+# Upper bound on the random numbers drawn at once (float32 entries) for first-order walks.
+_RAND_CHUNK = 1 << 24
+# Adjacency tests use a dense bitmap while it needs at most this many bytes (or no
+# more than the hash set would); larger graphs use the hash set.
+_BITMAP_BYTES = 1 << 25
+# Default bound on walk-matrix entries produced per batch in ``walks_per_node``.
+_WALK_BATCH_ENTRIES = 1 << 26
+
+
+# --------------------------------------------------------------------------- input
+def _as_graph(graph: Any, num_nodes: int | None = None) -> CSRGraph:
+    """Accept a ``CSRGraph``, an ``edge_index`` tensor (+ ``num_nodes``) or a PyG ``Data``."""
+    if isinstance(graph, CSRGraph):
+        if num_nodes is not None and num_nodes != graph.num_nodes:
+            raise ValueError(
+                f"num_nodes={num_nodes} disagrees with the CSRGraph's num_nodes={graph.num_nodes}"
+            )
+        return graph
+    if isinstance(graph, Tensor):
+        return CSRGraph.from_edge_index(graph, num_nodes)
+    if hasattr(graph, "edge_index") and hasattr(graph, "num_nodes"):
+        return CSRGraph.from_data(graph)
+    raise TypeError(
+        "graph must be a CSRGraph, an edge_index tensor of shape [2, E] or a PyG Data, "
+        f"got {type(graph).__name__}"
+    )
+
+
+def _check_pq(v: Any, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise TypeError(f"{name} must be a positive finite number, got {type(v).__name__}")
+    v = float(v)
+    if not math.isfinite(v) or v <= 0.0:
+        raise ValueError(f"{name} must be a positive finite number, got {v}")
+    return v
+
+
+def _check_start(start: Any, graph: CSRGraph, name: str = "start") -> Tensor:
+    if isinstance(start, int) and not isinstance(start, bool):
+        start = torch.tensor([start])
+    start = check_node_ids(start, graph.num_nodes, name)
+    return start.to(graph.device)
+
+
+# ------------------------------------------------------------------ walk structure
+class _WalkIndex:
+    """Per-graph arrays for stepping, with the sentinel redirect for dead ends."""
+
+    def __init__(self, graph: CSRGraph) -> None:
+        n = graph.num_nodes
+        dev = graph.device
+        self.graph = graph
+        self.num_nodes = n
+        self.device = dev
+        rowptr, col, weight = graph.rowptr, graph.col, graph.weight
+        deg = rowptr[1:] - rowptr[:-1]
+        if weight is not None:
+            wdeg = torch.zeros(n, dtype=torch.float64, device=dev)
+            wdeg.index_add_(0, graph.row, weight.to(torch.float64))
+            dead = wdeg <= 0
+        else:
+            dead = deg == 0
+        # One host sync at set-up: do we need the sentinel at all?
+        self.has_dead = bool(dead.any()) if n else False
+        if self.has_dead:
+            rowptr, col, weight = self._redirect(rowptr, col, weight, dead)
+            deg = rowptr[1:] - rowptr[:-1]
+        total = n + 1 if self.has_dead else n
+        small = total + 1 < 2**31 and col.numel() + 1 < 2**31
+        self.idx_dtype = torch.int32 if small else torch.int64
+        self.sentinel = n if self.has_dead else -1
+        self.rowptr = rowptr.to(self.idx_dtype)
+        self.col = col.to(self.idx_dtype)
+        self.deg_f = deg.to(torch.float32)
+        self.deg_i = deg.to(self.idx_dtype)
+        # For u < 1 in float32, u * d < d holds for degrees below 2**24: clamp only above.
+        self.clamp_offsets = deg.numel() > 0 and bool(deg.max() >= 2**24)
+        self.weighted = weight is not None
+        if weight is not None:
+            cw = torch.cumsum(weight.to(torch.float64), 0)
+            zero = torch.zeros(1, dtype=torch.float64, device=dev)
+            ext = torch.cat([zero, cw])
+            self.cumw = cw
+            self.base = ext[rowptr[:-1]]
+            self.wspan = ext[rowptr[1:]] - self.base
+            self.row_last = (rowptr[1:] - 1).to(self.idx_dtype)
+        self.edge_set: _EdgeSet | _EdgeBitmap | None = None  # built on the first adjacency test
+
+    @staticmethod
+    def _redirect(rowptr: Tensor, col: Tensor, weight: Tensor | None, dead: Tensor):
+        """Give every dead node (and the new sentinel ``n``) one edge to the sentinel."""
+        n = dead.numel()
+        dev = col.device
+        deg = rowptr[1:] - rowptr[:-1]
+        new_deg = torch.where(dead, torch.ones_like(deg), deg)
+        new_deg = torch.cat([new_deg, torch.ones(1, dtype=deg.dtype, device=dev)])
+        new_rowptr = torch.zeros(n + 2, dtype=torch.long, device=dev)
+        torch.cumsum(new_deg, 0, out=new_rowptr[1:])
+        total = int(new_rowptr[-1])
+        new_col = torch.full((total,), n, dtype=torch.long, device=dev)
+        row = torch.repeat_interleave(torch.arange(n, device=dev), deg)
+        keep = ~dead[row]
+        pos = torch.arange(col.numel(), device=dev) - rowptr[row] + new_rowptr[row]
+        new_col[pos[keep]] = col[keep]
+        new_w = None
+        if weight is not None:
+            new_w = torch.ones(total, dtype=weight.dtype, device=dev)
+            new_w[pos[keep]] = weight[keep]
+        return new_rowptr, new_col, new_w
+
+    # ------------------------------------------------------------ first order
+    def step(self, cur: Tensor, u: Tensor, out: Tensor | None = None) -> Tensor:
+        """One first-order step for every walker ``cur`` using uniforms ``u`` in ``[0, 1)``.
+
+        ``u`` (float32) is overwritten; the next nodes go to ``out`` when given.
+        """
+        if self.weighted:
+            base = self.base.index_select(0, cur)
+            target = torch.addcmul(base, u.double(), self.wspan.index_select(0, cur))
+            pos = torch.searchsorted(self.cumw, target, right=True)
+            pos = torch.minimum(pos.to(self.idx_dtype), self.row_last.index_select(0, cur))
+            return torch.index_select(self.col, 0, pos, out=out)
+        d = self.deg_f.index_select(0, cur)
+        off = u.mul_(d).to(self.idx_dtype)
+        # float32 rounding can give u * d == d for huge degrees: clamp into the row.
+        if self.clamp_offsets:
+            off = torch.minimum(off, self.deg_i.index_select(0, cur) - 1)
+        pos = self.rowptr.index_select(0, cur).add_(off)
+        return torch.index_select(self.col, 0, pos, out=out)
+
+    # --------------------------------------------------------------- adjacency
+    def adjacent(self, t: Tensor, x: Tensor) -> Tensor:
+        """Whether ``t -> x`` is an edge of the original graph.
+
+        Answers for sentinel ids are meaningless (callers accept those walkers anyway).
+        """
+        if self.edge_set is None:
+            n = self.num_nodes
+            hash_bytes = 4 * max(16, 1 << (4 * self.graph.num_edges - 1).bit_length())
+            use_bitmap = (n + 1) ** 2 / 8 <= max(hash_bytes, _BITMAP_BYTES)
+            self.edge_set = _EdgeBitmap(self.graph) if use_bitmap else _EdgeSet(self.graph)
+        return self.edge_set.contains(t, x)
+
+
+class _EdgeBitmap:
+    """Dense adjacency bitmap (``N^2`` bits in int32 words), for graphs small enough.
+
+    One gather and no probing per query. Sized for ids up to ``N`` (the sentinel).
+    """
+
+    def __init__(self, graph: CSRGraph) -> None:
+        dev = graph.device
+        self.n = max(graph.num_nodes, 1)
+        words = ((self.n + 1) ** 2 + 31) // 32
+        self.words = torch.zeros(words, dtype=torch.int32, device=dev)
+        keys = graph.row * self.n + graph.col
+        # Distinct keys set distinct bits, so summing the bit values is an OR
+        # (bit 31 wraps to the sign bit, which is what we want).
+        bits = torch.ones(1, dtype=torch.int32, device=dev).expand(keys.numel())
+        self.words.index_add_(0, keys >> 5, bits << (keys & 31).to(torch.int32))
+
+    def contains(self, t: Tensor, x: Tensor) -> Tensor:
+        key = t.long() * self.n + x.long()
+        word = self.words.index_select(0, key >> 5)
+        return ((word >> (key & 31).to(torch.int32)) & 1).bool()
+
+
+class _EdgeSet:
+    """Open-addressing hash set of the edge keys ``t * N + x`` (linear probing).
+
+    One or two random reads per query instead of the ~log2(E) dependent reads of a
+    binary search. The table has a power-of-two size of at least twice the edge count.
+    """
+
+    _EMPTY = -1
+    _BLOCK = 8
+
+    def __init__(self, graph: CSRGraph) -> None:
+        dev = graph.device
+        self.n = max(graph.num_nodes, 1)
+        e = graph.num_edges
+        self.size = 1 << max(4, (4 * e - 1).bit_length())  # load factor <= 1/4
+        self.mask = self.size - 1
+        # int32 keys (half the cache footprint) while N * N fits.
+        self.key_dtype = torch.int32 if self.n * self.n < 2**31 else torch.long
+        self.table = torch.full((self.size,), self._EMPTY, dtype=self.key_dtype, device=dev)
+        row, col = graph.row, graph.col
+        keys = (row * self.n + col).to(self.key_dtype)
+        slot = self._hash(row, col)
+        pend = torch.arange(e, device=dev)
+        # Insert in rounds: every pending key claims its slot if empty (one claimant wins),
+        # the losers move one slot on. Keys are distinct, so each round places >= 1 key.
+        while pend.numel():
+            s = slot[pend]
+            empty = self.table[s] == self._EMPTY
+            self.table[s[empty]] = keys[pend[empty]]
+            won = self.table[s] == keys[pend]
+            pend = pend[~won]
+            slot[pend] = (slot[pend] + 1) & self.mask
+
+    def _hash(self, t: Tensor, x: Tensor) -> Tensor:
+        # Products stay below 2**63 for ids below 2**31: no overflow.
+        h = (t.long() * 2654435761) ^ (x.long() * 2246822519)
+        h = h ^ (h >> 29)
+        return h & self.mask
+
+    def contains(self, t: Tensor, x: Tensor) -> Tensor:
+        key = (t.long() * self.n + x.long()).to(self.key_dtype)
+        slot = self._hash(t, x)
+        val = self.table.index_select(0, slot)
+        found = val == key
+        # Probe on only for the queries that met another key: single slots first, then
+        # blocks of slots per round (clusters are short at this load).
+        open_ = ((~found) & (val != self._EMPTY)).nonzero().squeeze(1)
+        step = torch.arange(1, self._BLOCK + 1, device=slot.device)
+        rounds = 0
+        while open_.numel():
+            rounds += 1
+            width = 1 if rounds <= 2 else self._BLOCK
+            slots = (slot[open_].unsqueeze(1) + step[:width]) & self.mask
+            block = self.table[slots]
+            hit = (block == key[open_].unsqueeze(1)).any(1)
+            found[open_[hit]] = True
+            more = ~hit & (block != self._EMPTY).all(1)
+            open_ = open_[more]
+            slot[open_] = slots[more, -1]
+        return found
+
+
+def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
+    return torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
+
+
+def _first_order(index: _WalkIndex, start: Tensor, length: int, generator) -> Tensor:
+    b = start.numel()
+    dev = index.device
+    walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
+    walks[0] = start
+    steps_per_chunk = max(1, _RAND_CHUNK // max(b, 1))
+    rand = None
+    for j in range(length):
+        k = j % steps_per_chunk
+        if k == 0:
+            rand = _rand((min(steps_per_chunk, length - j), b), generator, dev)
+        index.step(walks[j], rand[k], out=walks[j + 1])
+    return walks
+
+
+def _second_order(
+    index: _WalkIndex,
+    start: Tensor,
+    length: int,
+    p: float,
+    q: float,
+    generator,
+    max_proposals: int = 32,
+) -> Tensor:
+    b = start.numel()
+    dev = index.device
+    walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
+    walks[0] = start
+    if length == 0 or b == 0:
+        return walks
+    walks[1] = index.step(walks[0], _rand((b,), generator, dev))
+    a_back, a_in, a_out = 1.0 / p, 1.0, 1.0 / q
+    a_max = max(a_back, a_in, a_out)
+    need_adj = a_in != a_out
+    sentinel = index.sentinel
+    for j in range(2, length + 1):
+        prev, cur, out = walks[j - 2], walks[j - 1], walks[j]
+        idx = None  # None: every walker is pending
+        t, v = prev, cur
+        m = 1  # proposals per pending walker in this round
+        while True:
+            if m > 1:
+                t, v = t.repeat_interleave(m), v.repeat_interleave(m)
+            r = _rand((2, v.numel()), generator, dev)
+            x = index.step(v, r[0])
+            thr = r[1].mul_(a_max)  # accept iff thr < alpha(t, x)
+            if need_adj:
+                alpha = torch.where(index.adjacent(t, x), a_in, a_out)
+                alpha = torch.where(x == t, a_back, alpha)
+            else:
+                alpha = torch.where(x == t, a_back, a_in)
+            acc = thr < alpha
+            if sentinel >= 0:
+                acc |= x == sentinel
+            if m > 1:
+                # m i.i.d. proposals in a row: the first accepted one is what sequential
+                # rejection sampling would return.
+                acc = acc.view(-1, m)
+                first = acc.to(torch.uint8).argmax(1, keepdim=True)
+                x = x.view(-1, m).gather(1, first.long()).squeeze(1)
+                acc = acc.any(1)
+            if idx is None:
+                out.copy_(x)
+                idx = (~acc).nonzero().squeeze(1)
+            else:
+                # Still-rejected slots are overwritten once they accept.
+                out.index_copy_(0, idx, x)
+                idx = idx[~acc]
+            if idx.numel() == 0:
+                break
+            m = min(max_proposals, max(1, b // idx.numel()))
+            t, v = prev.index_select(0, idx), cur.index_select(0, idx)
+    return walks
+
+
+def _finish(walks: Tensor, index: _WalkIndex) -> Tensor:
+    """``[L + 1, B]`` internal layout -> ``[B, L + 1]`` long with ``-1`` after a dead end."""
+    out = walks.t().to(torch.long, memory_format=torch.contiguous_format)
+    if index.has_dead:
+        out[out == index.sentinel] = -1
+    return out
+
+
+# --------------------------------------------------------------------- public API
+def random_walk(
+    graph: CSRGraph | Tensor | Any,
+    start: Tensor,
+    length: int,
+    *,
+    p: float = 1.0,
+    q: float = 1.0,
+    generator: torch.Generator | None = None,
+    num_nodes: int | None = None,
+) -> Tensor:
+    """Random walks from every node in ``start``: first order, or exact node2vec.
+
+    With ``p == q == 1`` each step goes to a uniform out-neighbour (or one drawn
+    proportionally to the edge weight on a weighted graph). Otherwise, having come
+    from ``t`` to ``v``, the walk moves to ``x`` with probability proportional to
+    ``alpha(t, x) * w(v, x)``, ``alpha = 1/p`` if ``x == t``, ``1`` if ``t -> x`` is an
+    edge, ``1/q`` otherwise (the first step is first order). A walker on a node
+    without out-neighbours stops: the rest of its row is ``-1``.
+
+    Args:
+        graph: a :class:`~graphcl.graph.CSRGraph` (convert once and reuse it), or an
+            ``edge_index`` ``[2, E]`` (with ``num_nodes``), or a PyG ``Data``.
+        start: 1-D integer tensor of start nodes.
+        length: number of steps (``>= 0``).
+        p: return parameter, ``> 0``.
+        q: in-out parameter, ``> 0``.
+        generator: ``torch.Generator`` on the graph's device.
+        num_nodes: number of nodes when ``graph`` is an ``edge_index``.
+
+    Returns:
+        ``LongTensor [len(start), length + 1]`` on the graph's device, column 0 = ``start``.
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> w = random_walk(g, torch.tensor([0, 2]), 4, p=0.5, q=2.0,
+        ...                 generator=torch.Generator().manual_seed(0))
+        >>> w.shape
+        torch.Size([2, 5])
+    """
+    graph = _as_graph(graph, num_nodes)
+    p = _check_pq(p, "p")
+    q = _check_pq(q, "q")
+    length = check_positive_int(length, "length", minimum=0)
+    start = _check_start(start, graph)
+    generator = check_generator(generator, graph.device)
+    index = _WalkIndex(graph)
+    return _run_walks(index, start, length, p, q, generator)
+
+
+def _run_walks(index: _WalkIndex, start: Tensor, length: int, p: float, q: float, generator):
+    start = start.to(index.idx_dtype)
+    if p == 1.0 and q == 1.0:
+        walks = _first_order(index, start, length, generator)
+    else:
+        walks = _second_order(index, start, length, p, q, generator)
+    return _finish(walks, index)
+
+
+def walks_per_node(
+    graph: CSRGraph | Tensor | Any,
+    walks_per_node: int,
+    length: int,
+    p: float = 1.0,
+    q: float = 1.0,
+    generator: torch.Generator | None = None,
+    shuffle: bool = True,
+    batch_size: int | None = None,
+    *,
+    num_nodes: int | None = None,
+) -> Tensor:
+    """DeepWalk/node2vec corpus: ``walks_per_node`` passes over all nodes.
+
+    Each pass starts one walk from every node, in a fresh random order when
+    ``shuffle`` (as in DeepWalk). Walks are generated ``batch_size`` at a time to
+    bound the temporary memory (default: about 64M walk entries per batch).
+
+    Returns:
+        ``LongTensor [walks_per_node * N, length + 1]``; pass ``i`` fills rows
+        ``i * N`` to ``(i + 1) * N``.
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> walks_per_node(g, 2, 3, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([6, 4])
+    """
+    graph = _as_graph(graph, num_nodes)
+    walks_per_node = check_positive_int(walks_per_node, "walks_per_node", minimum=0)
+    length = check_positive_int(length, "length", minimum=0)
+    p = _check_pq(p, "p")
+    q = _check_pq(q, "q")
+    generator = check_generator(generator, graph.device)
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+    else:
+        batch_size = max(1, _WALK_BATCH_ENTRIES // (length + 1))
+    n = graph.num_nodes
+    dev = graph.device
+    if shuffle:
+        starts = [torch.randperm(n, generator=generator, device=dev) for _ in range(walks_per_node)]
+        starts = torch.cat(starts) if starts else torch.empty(0, dtype=torch.long, device=dev)
+    else:
+        starts = torch.arange(n, device=dev).repeat(walks_per_node)
+    index = _WalkIndex(graph)
+    if starts.numel() <= batch_size:
+        return _run_walks(index, starts, length, p, q, generator)
+    out = torch.empty((starts.numel(), length + 1), dtype=torch.long, device=dev)
+    for s in range(0, starts.numel(), batch_size):
+        out[s : s + batch_size] = _run_walks(
+            index, starts[s : s + batch_size], length, p, q, generator
+        )
+    return out
+
+
+# ------------------------------------------------------------ walk with restart
+def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, generator) -> Tensor:
+    b = ego.numel()
+    dev = index.device
+    ego = ego.to(index.idx_dtype)
+    walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
+    walks[0] = ego
+    steps_per_chunk = max(1, _RAND_CHUNK // max(2 * b, 1))
+    rand = None
+    for j in range(length):
+        k = j % steps_per_chunk
+        if k == 0:
+            rand = _rand((min(steps_per_chunk, length - j), 2, b), generator, dev)
+        nxt = index.step(walks[j], rand[k, 0])
+        back = rand[k, 1] < restart_prob
+        if index.has_dead:
+            back |= nxt == index.sentinel
+        walks[j + 1] = torch.where(back, ego, nxt)
+    return walks.t().to(torch.long, memory_format=torch.contiguous_format)
+
+
+def random_walk_with_restart(
+    graph: CSRGraph | Tensor | Any,
+    start: Tensor,
+    length: int,
+    restart_prob: float = 0.8,
+    generator: torch.Generator | None = None,
+    *,
+    num_nodes: int | None = None,
+) -> Tensor:
+    """Random walks with restart: each step returns to the ego with ``restart_prob``.
+
+    A restart sends the walker back to its start node (its ego) and the walk goes
+    on; it does not end the walk. A walker on a node without out-neighbours
+    restarts. Otherwise it moves to a uniform (or weight-proportional) out-neighbour.
+
+    Returns:
+        ``LongTensor [len(start), length + 1]``, column 0 = ``start``, never ``-1``.
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> w = random_walk_with_restart(g, torch.tensor([2]), 6, 0.5,
+        ...                              torch.Generator().manual_seed(0))
+        >>> int(w[0, 0])
+        2
+    """
+    graph = _as_graph(graph, num_nodes)
+    length = check_positive_int(length, "length", minimum=0)
+    restart_prob = check_probability(restart_prob, "restart_prob")
+    start = _check_start(start, graph)
+    generator = check_generator(generator, graph.device)
+    return _rwr(_WalkIndex(graph), start, length, restart_prob, generator)
+
+
+def rwr_subgraphs(
+    graph: CSRGraph | Tensor | Any,
+    egos: Tensor,
+    restart_prob: float = 0.8,
+    max_steps: int = 256,
+    max_nodes: int | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    num_nodes: int | None = None,
+) -> list[tuple[Tensor, Tensor]]:
+    """GCC-style subgraphs for many egos at once, from one batched walk with restart.
+
+    For every ego, a walk with restart of ``max_steps`` steps; its distinct visited
+    nodes in order of first visit (ego first), at most ``max_nodes`` of them, and the
+    subgraph they induce (every stored edge between two kept nodes).
+
+    Returns:
+        One ``(nodes, edge_index)`` per ego: ``nodes[0] == ego``; ``edge_index``
+        relabelled to ``0 .. len(nodes) - 1`` (local id = position in ``nodes``).
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> subs = rwr_subgraphs(g, torch.tensor([0, 2]), generator=torch.Generator().manual_seed(0))
+        >>> [int(nodes[0]) for nodes, _ in subs]
+        [0, 2]
+    """
+    graph = _as_graph(graph, num_nodes)
+    restart_prob = check_probability(restart_prob, "restart_prob")
+    max_steps = check_positive_int(max_steps, "max_steps", minimum=0)
+    if max_nodes is not None:
+        max_nodes = check_positive_int(max_nodes, "max_nodes")
+    egos = _check_start(egos, graph, "egos")
+    generator = check_generator(generator, graph.device)
+    b = egos.numel()
+    dev = graph.device
+    n = max(graph.num_nodes, 1)
+    if b == 0:
+        return []
+    trace = _rwr(_WalkIndex(graph), egos, max_steps, restart_prob, generator)  # [B, T]
+    steps = trace.size(1)
+    # First visit of every (walk, node) pair; keys ordered by walk then node.
+    walk_id = torch.arange(b, device=dev).repeat_interleave(steps)
+    key = walk_id * n + trace.reshape(-1)
+    pos = torch.arange(steps, device=dev).repeat(b)
+    uniq, inv = torch.unique(key, sorted=True, return_inverse=True)
+    first = torch.full((uniq.numel(),), steps, dtype=torch.long, device=dev)
+    first.scatter_reduce_(0, inv, pos, reduce="amin")
+    u_walk = torch.div(uniq, n, rounding_mode="floor")
+    u_node = uniq - u_walk * n
+    # Order each walk's nodes by first visit (the ego, at position 0, comes first).
+    order = torch.argsort(u_walk * (steps + 1) + first)
+    u_walk, u_node = u_walk[order], u_node[order]
+    counts = torch.bincount(u_walk, minlength=b)
+    offsets = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(u_walk.numel(), device=dev) - offsets[u_walk]
+    if max_nodes is not None:
+        keep = rank < max_nodes
+        u_walk, u_node, rank = u_walk[keep], u_node[keep], rank[keep]
+        counts = torch.clamp(counts, max=max_nodes)
+    # Induced edges: expand the out-edges of every kept node, keep those whose
+    # target is kept in the same walk, relabel by rank.
+    member_key = u_walk * n + u_node
+    m_sorted, m_order = torch.sort(member_key)
+    deg = graph.degree[u_node]
+    e_src = torch.repeat_interleave(torch.arange(u_node.numel(), device=dev), deg)
+    e_start = torch.repeat_interleave(graph.rowptr[u_node], deg)
+    e_off = torch.arange(e_src.numel(), device=dev) - torch.repeat_interleave(
+        torch.cumsum(deg, 0) - deg, deg
+    )
+    e_dst_node = graph.col[e_start + e_off]
+    qkey = u_walk[e_src] * n + e_dst_node
+    if m_sorted.numel():
+        hit = torch.searchsorted(m_sorted, qkey).clamp_(max=m_sorted.numel() - 1)
+        found = m_sorted[hit] == qkey
+    else:
+        hit = qkey
+        found = torch.zeros_like(qkey, dtype=torch.bool)
+    e_walk = u_walk[e_src][found]
+    e_src_local = rank[e_src][found]
+    e_dst_local = rank[m_order[hit[found]]]
+    e_counts = torch.bincount(e_walk, minlength=b)
+    node_chunks = torch.split(u_node, counts.tolist())
+    ei = torch.stack([e_src_local, e_dst_local])
+    edge_chunks = torch.split(ei, e_counts.tolist(), dim=1)
+    return [(nd, ec) for nd, ec in zip(node_chunks, edge_chunks)]
+
+
+def rwr_subgraph(
+    graph: CSRGraph | Tensor | Any,
+    ego: int | Tensor,
+    restart_prob: float = 0.8,
+    max_steps: int = 256,
+    max_nodes: int | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    num_nodes: int | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Subgraph induced by the nodes a walk with restart from ``ego`` visits.
+
+    See :func:`rwr_subgraphs` (this is its one-ego case).
+
+    Returns:
+        ``(nodes, edge_index)`` with ``nodes[0] == ego`` and ``edge_index`` relabelled
+        to positions in ``nodes``.
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> nodes, ei = rwr_subgraph(g, 1, generator=torch.Generator().manual_seed(0))
+        >>> int(nodes[0])
+        1
+    """
+    graph = _as_graph(graph, num_nodes)
+    if isinstance(ego, Tensor):
+        if ego.numel() != 1:
+            raise ValueError(f"ego must be a single node id, got shape {list(ego.shape)}")
+        ego = ego.reshape(1)
+    elif isinstance(ego, int) and not isinstance(ego, bool):
+        ego = torch.tensor([ego], device=graph.device)
+    else:
+        raise TypeError(f"ego must be an int or a one-element tensor, got {type(ego).__name__}")
+    check_node_ids(ego, graph.num_nodes, "ego")
+    return rwr_subgraphs(graph, ego, restart_prob, max_steps, max_nodes, generator)[0]

@@ -1,0 +1,290 @@
+"""Tests for graphcl.embed (skip-gram with negative sampling, DeepWalk/node2vec estimators)."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+import torch
+
+import graphcl.embed.io as embed_io
+from graphcl.embed import (
+    DeepWalk,
+    Node2Vec,
+    SkipGram,
+    load_word2vec,
+    sample_negatives,
+    save_word2vec,
+    skipgram_pairs,
+    train_gensim,
+    train_skipgram,
+    unigram_distribution,
+)
+from graphcl.graph import CSRGraph
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Small tensors: intra-op threads only add overhead (and stall on a loaded machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _two_cliques(k: int = 8) -> torch.Tensor:
+    """Edge index of two disjoint k-cliques (nodes 0..k-1 and k..2k-1), both directions."""
+    idx = torch.arange(k)
+    a, b = torch.meshgrid(idx, idx, indexing="ij")
+    m = a != b
+    one = torch.stack([a[m], b[m]])
+    return torch.cat([one, one + k], dim=1)
+
+
+def _local_walks(edge_index: torch.Tensor, n: int, per_node: int, length: int,
+                 gen: torch.Generator) -> torch.Tensor:
+    """Trivial first-order walker for tests only (the library uses graphcl.walks)."""
+    g = CSRGraph.from_edge_index(edge_index, n)
+    cur = torch.arange(n).repeat(per_node)
+    out = [cur]
+    deg = g.rowptr[1:] - g.rowptr[:-1]
+    for _ in range(length):
+        off = (torch.rand(cur.numel(), generator=gen) * deg[cur]).long()
+        cur = g.col[g.rowptr[cur] + off]
+        out.append(cur)
+    return torch.stack(out, dim=1)
+
+
+# ----------------------------------------------------------------- pair generation
+def test_pairs_full_window_hand_computed():
+    c, o = skipgram_pairs(torch.tensor([[5, 6, 7]]), 2, shrink_window=False)
+    got = sorted(zip(c.tolist(), o.tolist()))
+    assert got == [(5, 6), (5, 7), (6, 5), (6, 7), (7, 5), (7, 6)]
+
+
+def test_padding_is_ignored():
+    walks = torch.tensor([[0, 1, -1, -1], [2, -1, -1, -1]])
+    c, o = skipgram_pairs(walks, 3, shrink_window=False)
+    assert sorted(zip(c.tolist(), o.tolist())) == [(0, 1), (1, 0)]
+    p = unigram_distribution(walks, 4, 1.0)
+    assert torch.allclose(p, torch.tensor([1 / 3, 1 / 3, 1 / 3, 0.0], dtype=torch.float64))
+    # node 3 never occurs: its vector is never touched by training (stays at its init)
+    g = _gen(1)
+    init = SkipGram(4, 8, generator=_gen(1)).emb.clone()
+    z = train_skipgram(walks, 4, dim=8, window=3, epochs=3, generator=g, progress=False)
+    assert torch.equal(z[3], init[3])
+    assert not torch.equal(z[0], init[0])
+
+
+def test_window_shrink_frequencies():
+    # one long walk of distinct tokens: a pair at offset o exists iff the centre's
+    # window r >= o, r uniform in 1..w, so P = (w - o + 1) / w for every interior centre
+    w, length = 5, 20000
+    walks = torch.arange(length).unsqueeze(0)
+    c, o = skipgram_pairs(walks, w, shrink_window=True, generator=_gen(0))
+    off = (o - c).abs()
+    for k in range(1, w + 1):
+        n_cent = 2 * (length - k)  # centres with a token at distance k (both sides)
+        p = (w - k + 1) / w
+        count = int((off == k).sum())
+        sd = math.sqrt(n_cent * p * (1 - p)) + 1e-9
+        assert abs(count - n_cent * p) < 5 * sd, (k, count, n_cent * p)
+    assert int(off.max()) == w
+
+
+def test_unigram_distribution_exact_and_sampled():
+    # token counts 1, 8, 27, 0, 64 -> weights count^0.75
+    counts = [1, 8, 27, 0, 64]
+    tokens = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)])
+    walks = torch.cat([tokens, torch.full((4,), -1)]).view(2, -1)
+    p = unigram_distribution(walks, 5, 0.75)
+    w = torch.tensor([c ** 0.75 for c in counts], dtype=torch.float64)
+    assert torch.allclose(p, w / w.sum())
+    n = 200_000
+    s = sample_negatives(torch.cumsum(p, 0), (n,), _gen(3))
+    freq = torch.bincount(s, minlength=5).double() / n
+    sd = (p * (1 - p) / n).sqrt()
+    assert bool(((freq - p).abs() <= 5 * sd + 1e-12).all()), (freq, p)
+    assert int((s == 3).sum()) == 0
+
+
+# ----------------------------------------------------------------- training
+def test_sgns_separates_two_cliques():
+    ei = _two_cliques(8)
+    walks = _local_walks(ei, 16, 10, 10, _gen(0))
+    z = train_skipgram(walks, 16, dim=16, window=3, negative=5, epochs=2, lr=0.05,
+                       batch_size=512, generator=_gen(1), progress=False)
+    zn = torch.nn.functional.normalize(z, dim=1)
+    sim = zn @ zn.T
+    sim.fill_diagonal_(-2.0)
+    nn_idx = sim.argmax(1)
+    side = torch.arange(16) // 8
+    assert bool((side[nn_idx] == side).all())
+    same = (side[:, None] == side[None, :]) & ~torch.eye(16, dtype=torch.bool)
+    assert float(sim[same].mean()) > float(sim[side[:, None] != side[None, :]].mean()) + 0.3
+
+
+def test_training_is_deterministic_on_cpu():
+    walks = _local_walks(_two_cliques(5), 10, 3, 8, _gen(0))
+    kw = dict(dim=8, window=3, epochs=1, batch_size=64, progress=False)
+    a = train_skipgram(walks, 10, generator=_gen(7), **kw)
+    b = train_skipgram(walks, 10, generator=_gen(7), **kw)
+    c = train_skipgram(walks, 10, generator=_gen(8), **kw)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_row_update_cap_matches_plain_sum_when_not_reached():
+    m1 = SkipGram(6, 4, generator=_gen(0))
+    m2 = SkipGram(6, 4, generator=_gen(0))
+    m1.ctx.data.normal_(generator=_gen(1))
+    m2.ctx.data.copy_(m1.ctx.data)
+    c, o = torch.tensor([0, 0, 1]), torch.tensor([2, 3, 2])
+    neg = torch.tensor([[4, 5], [5, 2], [4, 4]])
+    m1.step(c, o, neg, 0.1)
+    m2.step(c, o, neg, 0.1, max_row_updates=10)
+    assert torch.allclose(m1.emb, m2.emb) and torch.allclose(m1.ctx, m2.ctx)
+    # hand-computed single pair, one negative: u += lr[(1-s(u.v))v - s(u.n)n]
+    m = SkipGram(3, 2, generator=_gen(0))
+    m.emb.data = torch.tensor([[1.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    m.ctx.data = torch.tensor([[0.0, 0.0], [0.5, 0.5], [-1.0, 2.0]])
+    u, v, nv = m.emb[0].clone(), m.ctx[1].clone(), m.ctx[2].clone()
+    m.step(torch.tensor([0]), torch.tensor([1]), torch.tensor([[2]]), 0.5)
+    sp, sn = torch.sigmoid(u @ v), torch.sigmoid(u @ nv)
+    assert torch.allclose(m.emb[0], u + 0.5 * ((1 - sp) * v - sn * nv))
+    assert torch.allclose(m.ctx[1], v + 0.5 * (1 - sp) * u)
+    assert torch.allclose(m.ctx[2], nv - 0.5 * sn * u)
+
+
+# ----------------------------------------------------------------- word2vec files
+def test_word2vec_round_trip(tmp_path):
+    z = torch.randn(7, 5)
+    path = tmp_path / "emb.txt"
+    save_word2vec(z, path)
+    lines = path.read_text().splitlines()
+    assert lines[0] == "7 5"
+    assert lines[3].split()[0] == "2" and len(lines[3].split()) == 6
+    assert torch.equal(load_word2vec(path), z)
+
+
+def test_word2vec_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "emb.txt"
+    save_word2vec(torch.zeros(2, 2), path)
+    before = path.read_text()
+    calls = {"n": 0}
+
+    def failing_repr(x):
+        calls["n"] += 1
+        if calls["n"] > 50:
+            raise RuntimeError("disk full")
+        return str(x)
+
+    monkeypatch.setattr(embed_io, "repr", failing_repr, raising=False)
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_word2vec(torch.randn(100, 4), path)
+    assert path.read_text() == before  # old file intact, no partial file
+    assert sorted(os.listdir(tmp_path)) == ["emb.txt"]  # no temporary left behind
+    with pytest.raises(RuntimeError, match="disk full"):
+        save_word2vec(torch.randn(100, 4), tmp_path / "new.txt")
+    assert not (tmp_path / "new.txt").exists()
+
+
+# ----------------------------------------------------------------- estimators
+def test_estimator_api_inputs_and_shapes():
+    from torch_geometric.data import Data
+
+    ei = _two_cliques(4)
+    kw = dict(dim=8, walks_per_node=2, walk_length=6, window=2, progress=False)
+    m = DeepWalk(**kw)
+    assert m.fit(ei) is m
+    assert m.embedding_.shape == (8, 8) and m.embedding_.device.type == "cpu"
+    a = DeepWalk(**kw).fit(Data(edge_index=ei, num_nodes=10)).embedding_
+    assert a.shape == (10, 8)  # isolated nodes 8, 9 included
+    b = DeepWalk(**kw).fit(CSRGraph.from_edge_index(ei, 10)).embedding_
+    assert torch.equal(a, b)  # same seed, same graph -> same embedding
+    n2v = Node2Vec(p=0.5, q=2.0, **kw).fit(ei, num_nodes=9)
+    assert n2v.embedding_.shape == (9, 8) and (n2v.p, n2v.q) == (0.5, 2.0)
+
+
+def test_estimator_save_word2vec(tmp_path):
+    m = Node2Vec(dim=4, walks_per_node=1, walk_length=4, progress=False)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        m.save_word2vec(tmp_path / "x.txt")
+    m.fit(_two_cliques(3))
+    m.save_word2vec(tmp_path / "x.txt")
+    assert torch.allclose(load_word2vec(tmp_path / "x.txt"), m.embedding_)
+
+
+def test_gensim_backend_runs_and_orders_rows():
+    walks = torch.tensor([[0, 1, 0, 1, -1], [1, 0, 1, 0, 1]] * 10)
+    z = train_gensim(walks, 3, dim=4, window=2, workers=1, seed=0)
+    assert z.shape == (3, 4)
+    assert bool((z[2] == 0).all()) and bool((z[:2] != 0).any())
+    m = DeepWalk(dim=6, walks_per_node=2, walk_length=5, backend="gensim", workers=1,
+                 progress=False).fit(_two_cliques(3))
+    assert m.embedding_.shape == (6, 6)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="dim"):
+        DeepWalk(dim=0)
+    with pytest.raises(TypeError, match="window"):
+        DeepWalk(window=2.5)
+    with pytest.raises(ValueError, match="backend"):
+        Node2Vec(backend="keras")
+    with pytest.raises(ValueError, match="p must be a positive"):
+        Node2Vec(p=0.0)
+    with pytest.raises(TypeError, match="graph must be"):
+        DeepWalk(progress=False).fit([[0, 1], [1, 0]])
+    with pytest.raises(TypeError, match="walks must be an integer"):
+        train_skipgram(torch.rand(2, 3), 3, progress=False)
+    with pytest.raises(ValueError, match="num_nodes=3"):
+        train_skipgram(torch.tensor([[0, 3]]), 3, progress=False)
+    with pytest.raises(ValueError, match="padding"):
+        train_skipgram(torch.tensor([[0, -2]]), 3, progress=False)
+    with pytest.raises(ValueError, match="lr"):
+        train_skipgram(torch.tensor([[0, 1]]), 3, lr=0.0, progress=False)
+    with pytest.raises(ValueError, match="all padding"):
+        unigram_distribution(torch.tensor([[-1, -1]]), 3)
+
+
+# ----------------------------------------------------------------- methods
+def test_select_pq_uses_training_labels_only():
+    from graphcl.methods.shallow import select_pq
+
+    gen = _gen(0)
+    y = torch.eye(2).repeat_interleave(30, 0)
+    good = y * 3 + 0.1 * torch.randn(60, 2, generator=gen)
+    bad = torch.randn(60, 2, generator=gen)
+    embs = {(1.0, 1.0): bad, (0.25, 4.0): good}
+    out = select_pq(embs, y, train_ratios=(0.5,), num_shuffles=2, seed=0, C=10.0)
+    assert all((c["p"], c["q"]) == (0.25, 4.0) for c in out["chosen"])
+    assert out["f1_topk"]["macro_f1"][0] > 0.9
+    # scrambling the labels of the TEST nodes must not change any choice
+    import numpy as np
+
+    test = torch.as_tensor(np.random.default_rng([0, 0]).permutation(60)[30:])
+    y2 = y.clone()
+    y2[test] = y[test].flip(1)
+    a = select_pq(embs, y, train_ratios=(0.5,), num_shuffles=1, seed=0, C=10.0)
+    b = select_pq(embs, y2, train_ratios=(0.5,), num_shuffles=1, seed=0, C=10.0)
+    assert a["chosen"] == b["chosen"]  # same validation scores, same choice
+    assert b["f1_topk"]["macro_f1"][0] < 0.1  # ... while the test score did see the change
+
+
+def test_methods_registered_and_run_on_karate():
+    from graphcl.config import load_config
+    from graphcl.methods import RunContext, available_methods, get_method
+
+    assert {"deepwalk", "node2vec"} <= set(available_methods())
+    cfg = load_config("deepwalk", "karate",
+                      overrides=["walks_per_node=2", "walk_length=8", "dim=8", "num_seeds=1"])
+    out = get_method("deepwalk").fn("karate", cfg, RunContext(quiet=True))
+    assert out["embedding"].shape == (34, 8)
+    assert 0.0 <= out["metrics"]["linear_probe"]["accuracy"] <= 1.0
+    assert "protocol" in out["metrics"]["linear_probe"]

@@ -1,0 +1,121 @@
+import pytest
+import torch
+
+from graphcl.graph import CSRGraph
+from graphcl.validation import (
+    check_edge_index,
+    check_edge_weight,
+    check_features,
+    check_fraction,
+    check_generator,
+    check_node_ids,
+    check_positive_int,
+    check_probability,
+)
+
+
+def random_graph(n=30, e=120, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, n, (2, e), generator=g), n
+
+
+def test_csr_matches_dense_adjacency():
+    ei, n = random_graph()
+    g = CSRGraph.from_edge_index(ei, n)
+    dense = torch.zeros(n, n, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    assert g.num_edges == int(dense.sum())
+    assert torch.equal(g.degree, dense.sum(1))
+    for u in range(n):
+        nb = g.neighbors(u)
+        assert torch.equal(nb, dense[u].nonzero().flatten())  # sorted, duplicates merged
+    # vectorised membership for all pairs at once
+    uu, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+    assert torch.equal(g.has_edge(uu.flatten(), xx.flatten()).view(n, n), dense)
+    assert torch.equal(g.to_edge_index(), dense.nonzero().t())
+
+
+def test_duplicates_weights_selfloops_isolated():
+    ei = torch.tensor([[0, 0, 1, 2, 2], [1, 1, 0, 2, 0]])
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    g = CSRGraph.from_edge_index(ei, num_nodes=5, edge_weight=w)
+    assert g.num_edges == 4  # duplicate (0,1) merged
+    assert g.weight.tolist() == [3.0, 3.0, 5.0, 4.0]  # summed; self-loop (2,2) kept
+    assert g.degree.tolist() == [1, 1, 2, 0, 0]  # nodes 3 and 4 isolated
+    assert g.weighted_degree.tolist() == [3.0, 3.0, 9.0, 0.0, 0.0]
+    unweighted = CSRGraph.from_edge_index(ei, num_nodes=5)
+    assert unweighted.weight is None and unweighted.num_edges == 4
+
+
+def test_directed_and_undirected():
+    ei = torch.tensor([[0, 1], [1, 2]])
+    g = CSRGraph.from_edge_index(ei)
+    assert not g.is_symmetric()
+    assert g.degree.tolist() == [1, 1, 0]
+    gu = CSRGraph.from_edge_index(ei, undirected=True)
+    assert gu.is_symmetric() and gu.degree.tolist() == [1, 2, 1]
+
+
+def test_has_edge_padding_and_empty():
+    g = CSRGraph.from_edge_index(torch.tensor([[0], [1]]), num_nodes=2)
+    assert g.has_edge(torch.tensor([-1, 0]), torch.tensor([1, -1])).tolist() == [False, False]
+    empty = CSRGraph.from_edge_index(torch.empty(2, 0, dtype=torch.long), num_nodes=3)
+    assert empty.degree.tolist() == [0, 0, 0]
+    assert not empty.has_edge(torch.tensor([0]), torch.tensor([1])).any()
+
+
+def test_to_device_and_scipy():
+    ei, n = random_graph()
+    g = CSRGraph.from_edge_index(ei, n)
+    assert g.to("cpu") is g
+    m = g.to_scipy()
+    assert m.nnz == g.num_edges and m.shape == (n, n)
+
+
+@pytest.mark.parametrize(
+    "ei, kwargs, exc, match",
+    [
+        ([[0, 1], [1, 0]], {}, TypeError, "torch.Tensor"),
+        (torch.tensor([[0.0, 1.0], [1.0, 0.0]]), {}, TypeError, "integer"),
+        (torch.tensor([0, 1, 2]), {}, ValueError, r"shape \[2, E\]"),
+        (torch.tensor([[0, -1], [1, 0]]), {}, ValueError, "negative node id -1"),
+        (torch.tensor([[0, 5], [1, 0]]), {"num_nodes": 3}, ValueError, "5 >= num_nodes=3"),
+    ],
+)
+def test_bad_edge_index(ei, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        CSRGraph.from_edge_index(ei, **kwargs)
+
+
+def test_bad_weights_and_features():
+    ei = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="edge_weight contains NaN"):
+        CSRGraph.from_edge_index(ei, edge_weight=torch.tensor([1.0, float("nan")]))
+    with pytest.raises(ValueError, match="negative weights"):
+        CSRGraph.from_edge_index(ei, edge_weight=torch.tensor([1.0, -1.0]))
+    with pytest.raises(ValueError, match=r"shape \[2\]"):
+        check_edge_weight(torch.ones(3), 2)
+    with pytest.raises(ValueError, match="x has 3 rows but the graph has num_nodes=2"):
+        check_features(torch.ones(3, 4), 2)
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        check_features(torch.tensor([[1.0, float("inf")]]), 1)
+    with pytest.raises(ValueError, match=r"shape \[num_nodes, F\]"):
+        check_features(torch.ones(3), 3)
+
+
+def test_scalar_checks():
+    assert check_edge_index(torch.tensor([[0, 1], [1, 2]])) == 3
+    assert check_probability(0.5) == 0.5
+    for bad in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match=r"p must be a probability in \[0, 1\]"):
+            check_probability(bad)
+    with pytest.raises(TypeError, match="p must be a number"):
+        check_probability("0.5")
+    with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\)"):
+        check_fraction(1.0)
+    with pytest.raises(ValueError, match="length must be >= 0"):
+        check_positive_int(-1, "length", minimum=0)
+    with pytest.raises(ValueError, match="start contains node id 7 >= num_nodes=5"):
+        check_node_ids(torch.tensor([1, 7]), 5)
+    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+        check_generator(42)
