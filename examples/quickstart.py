@@ -12,6 +12,6 @@ data = load("karate")
 graph = CSRGraph.from_data(data)
 print(graph)
 
-emb = spectral_embedding(data.edge_index, data.num_nodes, dim=4)
-result = linear_probe(emb, data.y, train_ratio=0.3, val_ratio=0.2, num_seeds=5)
+emb = spectral_embedding(data.edge_index, data.num_nodes, dim=2)
+result = linear_probe(emb, data.y, train_ratio=0.3, val_ratio=0.2, num_seeds=10)
 print(f"accuracy {result['accuracy']:.3f} +- {result['std']:.3f}  ({result['protocol']})")

@@ -206,7 +206,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     print(f"{rec['method']} on {rec['dataset']} ({rec['device']}, {rec['wall_time_s']:.1f} s, "
           f"peak {rec['peak_memory_mb']:.0f} MiB)")
-    _print_table(_scalar_metrics(rec["metrics"]), ("metric", "value", "protocol"))
+    rows = [(n, v, p if len(p) <= 90 else p[:87] + "...") for n, v, p in _scalar_metrics(rec["metrics"])]
+    _print_table(rows, ("metric", "value", "protocol (in full in the JSON result)"))
     if args.out:
         print(f"result written to {args.out}")
         if args.plot:

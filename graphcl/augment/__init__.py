@@ -80,18 +80,9 @@ __all__ = [
     "HeatDiffusion",
 ]
 
-try:  # written by another module owner; optional until it exists
-    from graphcl.augment import community as _community
-    from graphcl.augment.community import *  # noqa: F401,F403
+from graphcl.augment import community as _community  # noqa: E402
+from graphcl.augment import entropy as _entropy  # noqa: E402
+from graphcl.augment.community import *  # noqa: E402,F401,F403
+from graphcl.augment.entropy import *  # noqa: E402,F401,F403
 
-    __all__ += list(getattr(_community, "__all__", []))
-except ImportError:  # pragma: no cover
-    pass
-
-try:
-    from graphcl.augment import entropy as _entropy
-    from graphcl.augment.entropy import *  # noqa: F401,F403
-
-    __all__ += list(getattr(_entropy, "__all__", []))
-except ImportError:  # pragma: no cover
-    pass
+__all__ += list(_community.__all__) + list(_entropy.__all__)

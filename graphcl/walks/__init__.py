@@ -31,11 +31,14 @@ from graphcl.walks.engine import (
     rwr_subgraphs,
     walks_per_node,
 )
-
-try:  # owned by another module; optional until it exists
-    from graphcl.walks.repelling import repelling_walks
-except ImportError:  # pragma: no cover
-    repelling_walks = None
+from graphcl.walks.estimators import (
+    exact_pagerank,
+    exact_regularised_laplacian_kernel,
+    grf_features,
+    grf_kernel_estimate,
+    pagerank_estimate,
+)
+from graphcl.walks.repelling import ENSEMBLES, repelling_walks, walk_ensemble
 
 __all__ = [
     "random_walk",
@@ -44,4 +47,11 @@ __all__ = [
     "rwr_subgraph",
     "rwr_subgraphs",
     "repelling_walks",
+    "walk_ensemble",
+    "ENSEMBLES",
+    "grf_features",
+    "grf_kernel_estimate",
+    "exact_regularised_laplacian_kernel",
+    "pagerank_estimate",
+    "exact_pagerank",
 ]
