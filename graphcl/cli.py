@@ -291,9 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError, FileNotFoundError, CLIError) as e:
         if os.environ.get("GRAPHCL_DEBUG"):
             raise
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, FileNotFoundError):
-            msg = " ".join(str(e).split())
+        # usage errors fit one line; a missing dataset keeps its full explanation
+        msg = str(e) if isinstance(e, FileNotFoundError) else (str(e).splitlines() or [""])[0]
+        msg = msg or type(e).__name__
         print(f"graphcl: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

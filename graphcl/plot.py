@@ -71,7 +71,7 @@ def plot_result(result: str | Path, out_dir: str | Path | None = None) -> list[P
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="." if len(pts) < 50 else None)
             ax.set_xlabel("epoch")
             ax.set_title(k)
-        fig.suptitle(f"{rec.get('method')} on {rec.get('dataset')}")
+        fig.suptitle(f"{rec.get('method')} on {rec.get('dataset')}", y=1.04)
         save(fig, "curves")
 
     emb_file = rec.get("embedding_file")
@@ -87,7 +87,7 @@ def plot_result(result: str | Path, out_dir: str | Path | None = None) -> list[P
             c = labels.float().argmax(1).numpy()
         else:
             c = None
-        ax.scatter(xy[:, 0], xy[:, 1], c=c, s=max(2, 2000 / max(len(xy), 1) ** 0.5), cmap="tab10")
+        ax.scatter(xy[:, 0], xy[:, 1], c=c, s=max(1.0, 300 / max(len(xy), 1) ** 0.5), cmap="tab10")
         ax.set_title(f"{rec.get('method')} on {rec.get('dataset')}: {how} of the embedding")
         ax.set_xticks([])
         ax.set_yticks([])

@@ -57,3 +57,9 @@ def test_demo_runs(capsys):
     assert main(["demo", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "spectral" in out and "karate" in out and "accuracy" in out
+
+
+def test_missing_dataset_explains_where(tmp_path, capsys):
+    assert main(["run", "spectral", "--dataset", "cora", "--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "missing" in err and str(tmp_path / "Planetoid" / "Cora") in err and "Source:" in err
