@@ -302,3 +302,25 @@ def test_precompute_chunks_match_single() -> None:
     for d, o in zip(data, out):
         expect = coding_tree_transform(d, 3)
         assert [x.tolist() for x in tree_parents(o)] == [x.tolist() for x in tree_parents(expect)]
+
+
+def test_cached_coarsened_build_equals_plain_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the growth-option cache and the coarsened MERGE rounds are exact shortcuts: the plain
+    # build (both growth options merged every step, MERGE rounds recomputed from the items)
+    # must give the same trees and entropies, weighted (dyadic weights: exact sums) or not
+    import graphcl.augment.entropy as ent
+
+    graphs = [(_random_graph(n, p, s), n) for s, (n, p) in enumerate(
+        [(30, 0.12), (45, 0.08), (12, 0.3), (60, 0.05), (25, 0.2), (1, 0.5), (40, 0.1)])]
+    g = torch.Generator().manual_seed(3)
+    weighted = [(ei, n, torch.randint(1, 8, (ei.size(1),), generator=g).double() / 4)
+                for ei, n in graphs]
+    for batch in (graphs, weighted):
+        for k in (3, 4, 5):
+            fast, h_fast = coding_trees(batch, k, return_entropy=True)
+            monkeypatch.setattr(ent, "_CACHE", False)
+            monkeypatch.setattr(ent, "_COARSEN", False)
+            plain, h_plain = coding_trees(batch, k, return_entropy=True)
+            monkeypatch.undo()
+            assert [[x.tolist() for x in t] for t in fast] == [[x.tolist() for x in t] for t in plain]
+            assert h_fast == pytest.approx(h_plain, abs=1e-12)

@@ -54,6 +54,13 @@ Building the tree (what :func:`coding_tree` does):
   directly. When neither helps an identity level (single-child nodes) is
   inserted, which leaves the entropy unchanged, so the tree always has exactly
   ``height`` levels.
+  The option a graph did not take is cached for the next level: after root-down
+  the next leaf-up option is the same partition (levels 0-1 unchanged), after
+  leaf-up the next root-down option is the same (top level unchanged), so from
+  the third level on each graph runs one merge per level instead of two.
+  MERGE rounds after the first work on the coarsened community graph (merged
+  stats and pair weights), which gives the same decisions as recomputing them
+  from the items.
 
 Many graphs are built at once (:func:`coding_trees`, :func:`precompute_coding_trees`)
 by running the same vectorised rounds on their disjoint union; a graph's tree
@@ -102,6 +109,8 @@ __all__ = [
 ]
 
 _MOVES = True
+_CACHE = True  # reuse the growth option a graph did not take (same trees, fewer merges)
+_COARSEN = True  # MERGE rounds on the community graph (same decisions as round-by-round)
 _TOL = 1e-12  # merges must lower vol(G) * H by more than _TOL * vol(G)
 
 
@@ -253,46 +262,56 @@ def structural_entropy(
 
 
 # ------------------------------------------------------------- merge routine
+def _nz(mask: Tensor) -> Tensor:
+    """Indices of the true entries (boolean indexing repeats this ``nonzero`` per tensor)."""
+    return mask.nonzero().view(-1)
+
+
+def _at(t: Tensor, idx: Tensor) -> Tensor:
+    """``t[idx]`` for a 1-D index (``index_select``, cheaper than advanced indexing)."""
+    return t.index_select(0, idx)
+
+
 class _Items:
     """Items (tree nodes) being grouped into new communities under their current parents."""
 
     def __init__(self, vol: Tensor, cut: Tensor, par: Tensor, pvol: Tensor, gid: Tensor,
                  graph_vol: Tensor, ea: Tensor, eb: Tensor, ew: Tensor) -> None:
-        same = par[ea] == par[eb]  # only siblings can share a community
-        self.ea, self.eb, self.ew = ea[same], eb[same], ew[same]
+        same = _nz(_at(par, ea) == _at(par, eb))  # only siblings can share a community
+        self.ea, self.eb, self.ew = _at(ea, same), _at(eb, same), _at(ew, same)
         self.vol, self.cut, self.par, self.gid, self.pvol = vol, cut, par, gid, pvol
         self.graph_vol = graph_vol
-        self.egid = gid[self.ea]
-        self.num_graphs = int(torch.unique(gid).numel()) if gid.numel() else 0
+        self.egid = _at(gid, self.ea)
+        present = torch.zeros(graph_vol.numel(), dtype=torch.bool, device=gid.device)
+        self.num_graphs = int(present.index_fill_(0, gid, True).sum())
 
     def subset(self, keep: Tensor) -> _Items:
         """The items of the flagged graphs, renumbered (edges never cross graphs)."""
         idx = torch.cumsum(keep.long(), 0) - 1
-        ek = keep[self.ea]
-        return _Items(self.vol[keep], self.cut[keep], self.par[keep], self.pvol[keep],
-                      self.gid[keep], self.graph_vol, idx[self.ea[ek]], idx[self.eb[ek]],
-                      self.ew[ek])
+        ek = _nz(_at(keep, self.ea))
+        k = _nz(keep)
+        return _Items(_at(self.vol, k), _at(self.cut, k), _at(self.par, k), _at(self.pvol, k),
+                      _at(self.gid, k), self.graph_vol, _at(idx, _at(self.ea, ek)),
+                      _at(idx, _at(self.eb, ek)), _at(self.ew, ek))
 
     def stats(self, comm: Tensor, nc: int) -> tuple[Tensor, ...]:
         """Volume, cut, children-cut sum, parent volume and graph id of every community."""
         dev = comm.device
         vol = torch.zeros(nc, dtype=torch.float64, device=dev).index_add_(0, comm, self.vol)
         csum = torch.zeros(nc, dtype=torch.float64, device=dev).index_add_(0, comm, self.cut)
-        ca, cb = comm[self.ea], comm[self.eb]
-        inner = ca == cb
-        cut = csum.clone().index_add_(0, ca[inner], -2.0 * self.ew[inner]).clamp_(min=0.0)
-        pvol = torch.zeros(nc, dtype=torch.float64, device=dev)
-        pvol[comm] = self.pvol
-        gid = torch.zeros(nc, dtype=torch.long, device=dev)
-        gid[comm] = self.gid
+        ca, cb = _at(comm, self.ea), _at(comm, self.eb)
+        inner = _nz(ca == cb)
+        cut = csum.clone().index_add_(0, _at(ca, inner), -2.0 * _at(self.ew, inner)).clamp_(min=0.0)
+        # index_copy_: duplicate indices carry equal values (same community)
+        pvol = torch.zeros(nc, dtype=torch.float64, device=dev).index_copy_(0, comm, self.pvol)
+        gid = torch.zeros(nc, dtype=torch.long, device=dev).index_copy_(0, comm, self.gid)
         return vol, cut, csum, pvol, gid
 
 
 def _compact(labels: Tensor, size: int) -> Tensor:
     """Renumber ``labels`` (values in ``[0, size)``) to ``0..K-1``, keeping their order (no sort)."""
-    used = torch.zeros(size, dtype=torch.bool, device=labels.device)
-    used[labels] = True
-    return (torch.cumsum(used.long(), 0) - 1)[labels]
+    used = torch.zeros(size, dtype=torch.bool, device=labels.device).index_fill_(0, labels, True)
+    return _at(torch.cumsum(used.long(), 0) - 1, labels)
 
 
 def _f(vol: Tensor, cut: Tensor, csum: Tensor, pvol: Tensor) -> Tensor:
@@ -315,12 +334,12 @@ def _pick(score: Tensor, ends: list[Tensor], size: int) -> Tensor:
     vals = score.repeat(len(ends))
     best = torch.full((size,), math.inf, dtype=torch.float64, device=dev)
     best.scatter_reduce_(0, allends, vals, reduce="amin")
-    tie = vals == best[allends]
+    tie = _nz(vals == _at(best, allends))
     first = torch.full((size,), score.numel(), dtype=torch.long, device=dev)
-    first.scatter_reduce_(0, allends[tie], idx.repeat(len(ends))[tie], reduce="amin")
+    first.scatter_reduce_(0, _at(allends, tie), _at(idx.repeat(len(ends)), tie), reduce="amin")
     ok = torch.ones_like(idx, dtype=torch.bool)
     for e in ends:
-        ok &= first[e] == idx
+        ok &= _at(first, e) == idx
     return ok
 
 
@@ -380,28 +399,34 @@ def _move_round(items: _Items, comm: Tensor, delta: Tensor) -> tuple[Tensor, Ten
     w.index_add_(0, inv, torch.cat([items.ew, items.ew]))
     i = torch.div(key, nc, rounding_mode="floor")
     d = key - i * nc
-    c = comm[i]
+    c = _at(comm, i)
     own = d == c
-    w_own = torch.zeros(n, dtype=torch.float64, device=dev).index_add_(0, i[own], w[own])
-    i, d, c, w = i[~own], d[~own], c[~own], w[~own]
-    vi, gi = items.vol[i], items.cut[i]
-    pv = pvol[c]
+    ow = _nz(own)
+    w_own = torch.zeros(n, dtype=torch.float64, device=dev).index_add_(0, _at(i, ow), _at(w, ow))
+    ot = _nz(~own)
+    i, d, c, w = _at(i, ot), _at(d, ot), _at(c, ot), _at(w, ot)
+    vi, gi = _at(items.vol, i), _at(items.cut, i)
+    pv = _at(pvol, c)
+    fc = _f(vol, cut, csum, pvol)  # per community
+    vc, vd, kc, kd, sc, sd = _at(vol, c), _at(vol, d), _at(cut, c), _at(cut, d), _at(csum, c), _at(csum, d)
     raw = (
-        _f(vol[c] - vi, cut[c] - gi + 2.0 * w_own[i], csum[c] - gi, pv)
-        + _f(vol[d] + vi, cut[d] + gi - 2.0 * w, csum[d] + gi, pv)
-        - _f(vol[c], cut[c], csum[c], pv)
-        - _f(vol[d], cut[d], csum[d], pv)
+        _f(vc - vi, kc - gi + 2.0 * _at(w_own, i), sc - gi, pv)
+        + _f(vd + vi, kd + gi - 2.0 * w, sd + gi, pv)
+        - _at(fc, c)
+        - _at(fc, d)
     )
-    gv = items.graph_vol[gid[c]]
+    gc = _at(gid, c)
+    gv = _at(items.graph_vol, gc)
     cand = raw < -_TOL * gv
     if not bool(cand.any()):
         return comm, hit
-    i, d, c, score = i[cand], d[cand], c[cand], raw[cand] / gv[cand]
-    hit[gid[c]] = True
-    ok = _pick(score, [c, d], nc)
-    delta.index_add_(0, gid[c[ok]], score[ok])
+    cx = _nz(cand)
+    i, d, c, gc, score = _at(i, cx), _at(d, cx), _at(c, cx), _at(gc, cx), _at(raw, cx) / _at(gv, cx)
+    hit.index_fill_(0, gc, True)
+    ok = _nz(_pick(score, [c, d], nc))
+    delta.index_add_(0, _at(gc, ok), _at(score, ok))
     comm = comm.clone()
-    comm[i[ok]] = d[ok]
+    comm.index_copy_(0, _at(i, ok), _at(d, ok))
     return _compact(comm, nc), hit
 
 
@@ -437,6 +462,73 @@ def _phase(step, items: _Items, comm: Tensor, delta: Tensor, active: Tensor) -> 
     return cc, changed
 
 
+def _merge_phase(items: _Items, comm: Tensor, delta: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
+    """MERGE rounds (:func:`_merge_round`) until no active graph improves, on the coarsened graph.
+
+    Same decisions as repeating :func:`_merge_round`, but after the first round
+    the rounds work on the community graph (community stats and community-pair
+    weights are merged, not recomputed from the items), and a graph's pairs are
+    dropped as soon as a round finds no improving merge for it. Returns the
+    final ``comm`` and the graphs that changed.
+    """
+    dev = comm.device
+    changed = torch.zeros_like(active)
+    if comm.numel() == 0 or items.ea.numel() == 0:
+        return comm, changed
+    nc = int(comm.max()) + 1
+    vol, cut, csum, pvol, gid = items.stats(comm, nc)
+    ca, cb = _at(comm, items.ea), _at(comm, items.eb)
+    sel = _nz((ca != cb) & _at(active, items.egid))
+    ca, cb = _at(ca, sel), _at(cb, sel)
+    a, b, w = torch.minimum(ca, cb), torch.maximum(ca, cb), _at(items.ew, sel)
+    cmap = torch.arange(nc, device=dev)
+    while a.numel():
+        key, inv = torch.unique(a * nc + b, return_inverse=True)
+        w = torch.zeros(key.numel(), dtype=torch.float64, device=dev).index_add_(0, inv, w)
+        a = torch.div(key, nc, rounding_mode="floor")
+        b = key - a * nc
+        fc = _f(vol, cut, csum, pvol)  # per community, shared by all its pairs
+        merged = _f(_at(vol, a) + _at(vol, b), _at(cut, a) + _at(cut, b) - 2.0 * w,
+                    _at(csum, a) + _at(csum, b), _at(pvol, a))
+        raw = merged - _at(fc, a) - _at(fc, b)
+        ga = _at(gid, a)
+        gv = _at(items.graph_vol, ga)
+        cand = raw < -_TOL * gv
+        if not bool(cand.any()):
+            break
+        cx = _nz(cand)
+        ca, cb, cw, cg = _at(a, cx), _at(b, cx), _at(w, cx), _at(ga, cx)
+        score = _at(raw, cx) / _at(gv, cx)
+        hit = torch.zeros_like(active)
+        hit.index_fill_(0, cg, True)
+        changed |= hit
+        ok = _nz(_pick(score, [ca, cb], nc))
+        am, bm = _at(ca, ok), _at(cb, ok)
+        delta.index_add_(0, _at(cg, ok), _at(score, ok))
+        label = torch.arange(nc, device=dev)
+        label.index_copy_(0, bm, am)
+        label, nc2 = _relabel(label, nc)
+        cut = cut.index_add(0, am, -2.0 * _at(cw, ok))
+        vol = torch.zeros(nc2, dtype=torch.float64, device=dev).index_add_(0, label, vol)
+        cut = torch.zeros(nc2, dtype=torch.float64, device=dev).index_add_(0, label, cut).clamp_(min=0.0)
+        csum = torch.zeros(nc2, dtype=torch.float64, device=dev).index_add_(0, label, csum)
+        pvol = torch.zeros(nc2, dtype=torch.float64, device=dev).index_copy_(0, label, pvol)
+        gid = torch.zeros(nc2, dtype=torch.long, device=dev).index_copy_(0, label, gid)
+        cmap = _at(label, cmap)
+        keep = _nz(_at(hit, ga))
+        la, lb, w = _at(label, _at(a, keep)), _at(label, _at(b, keep)), _at(w, keep)
+        sel = _nz(la != lb)
+        la, lb = _at(la, sel), _at(lb, sel)
+        a, b, w = torch.minimum(la, lb), torch.maximum(la, lb), _at(w, sel)
+        nc = nc2
+    return cmap[comm], changed
+
+
+def _round_merge_phase(items: _Items, comm: Tensor, delta: Tensor, active: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`_merge_round` repeated on the items (the uncoarsened form of :func:`_merge_phase`)."""
+    return _phase(_merge_round, items, comm, delta, active)
+
+
 def _merge(
     item_vol: Tensor,
     item_cut: Tensor,
@@ -467,12 +559,13 @@ def _merge(
     if comm.numel():
         active = torch.zeros(graph_vol.numel(), dtype=torch.bool, device=dev)
         active[item_gid] = True
-        comm, _ = _phase(_merge_round, items, comm, delta, active)
+        merge_phase = _merge_phase if _COARSEN else _round_merge_phase
+        comm, _ = merge_phase(items, comm, delta, active)
         while _MOVES and bool(active.any()):
             comm, active = _phase(_move_round, items, comm, delta, active)
             if not bool(active.any()):
                 break
-            comm, active = _phase(_merge_round, items, comm, delta, active)
+            comm, active = merge_phase(items, comm, delta, active)
     nc = int(comm.max()) + 1 if comm.numel() else 0
     vol, cut, _, _, gid = items.stats(comm, nc)
     par = torch.zeros(nc, dtype=torch.long, device=dev)
@@ -490,91 +583,140 @@ class _Level:
         self.par, self.vol, self.cut, self.gid = par, vol, cut, gid
 
 
-def _ancestor(levels: list[_Level], upto: int, n: int, device: torch.device) -> Tensor:
-    anc = torch.arange(n, device=device)
-    for l in range(upto):
-        anc = levels[l].par[anc]
-    return anc
+def _relabel(labels: Tensor, size: int) -> tuple[Tensor, int]:
+    """:func:`_compact` that also returns the number of distinct labels."""
+    used = torch.zeros(size, dtype=torch.bool, device=labels.device).index_fill_(0, labels, True)
+    ids = torch.cumsum(used.long(), 0)
+    count = int(ids[-1]) if size else 0
+    return _at(ids - 1, labels), count
 
 
-def _combine(a: list[_Level], b: list[_Level], use_b: Tensor) -> list[_Level]:
-    """Per graph, take the levels of candidate ``b`` where ``use_b[graph]`` else ``a``."""
-    if bool(use_b.all()):
-        return b
-    if not bool(use_b.any()):
-        return a
-    h = len(a)
-    sel_a = [~use_b[lv.gid] for lv in a]
-    sel_b = [use_b[lv.gid] for lv in b]
-    new_a, new_b = [], []
-    for l in range(h):
-        na, nb = int(sel_a[l].sum()), int(sel_b[l].sum())
-        ida = torch.full((a[l].gid.numel(),), -1, dtype=torch.long, device=use_b.device)
-        idb = torch.full((b[l].gid.numel(),), -1, dtype=torch.long, device=use_b.device)
-        if l == 0:  # the leaves are the same in both
-            ida = torch.arange(a[0].gid.numel(), device=use_b.device)
-            idb = ida
-        else:
-            ida[sel_a[l]] = torch.arange(na, device=use_b.device)
-            idb[sel_b[l]] = torch.arange(na, na + nb, device=use_b.device)
-        new_a.append(ida)
-        new_b.append(idb)
-    out = []
-    for l in range(h):
-        top = l == h - 1
-        pa = a[l].par[sel_a[l]]
-        pb = b[l].par[sel_b[l]]
-        if not top:
-            pa, pb = new_a[l + 1][pa], new_b[l + 1][pb]
-        if l == 0:
-            par = torch.empty_like(a[0].par)
-            par[sel_a[0]] = pa
-            par[sel_b[0]] = pb
-            out.append(_Level(par, a[0].vol, a[0].cut, a[0].gid))
-            continue
-        out.append(
-            _Level(
-                torch.cat([pa, pb]),
-                torch.cat([a[l].vol[sel_a[l]], b[l].vol[sel_b[l]]]),
-                torch.cat([a[l].cut[sel_a[l]], b[l].cut[sel_b[l]]]),
-                torch.cat([a[l].gid[sel_a[l]], b[l].gid[sel_b[l]]]),
-            )
-        )
-    return out
+def _level_stats(graphs: _Graphs, anc: Tensor, size: int) -> tuple[Tensor, Tensor, Tensor]:
+    """Volume, cut and graph id of the level whose node of leaf ``i`` is ``anc[i]``."""
+    dev = anc.device
+    vol = torch.zeros(size, dtype=torch.float64, device=dev).index_add_(0, anc, graphs.deg)
+    au, av = _at(anc, graphs.u), _at(anc, graphs.v)
+    cross = _nz(au != av)
+    cw = _at(graphs.w, cross)
+    cut = torch.zeros(size, dtype=torch.float64, device=dev)
+    cut.index_add_(0, _at(au, cross), cw).index_add_(0, _at(av, cross), cw)
+    gid = torch.zeros(size, dtype=torch.long, device=dev).index_copy_(0, anc, graphs.gid)
+    return vol, cut, gid
+
+
+def _sub_merge(
+    keep_graph: Tensor, vol: Tensor, cut: Tensor, par: Tensor, par_vol: Tensor, gid: Tensor,
+    graph_vol: Tensor, ea: Tensor, eb: Tensor, ew: Tensor, egid: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """:func:`_merge` restricted to the items of the graphs flagged in ``keep_graph``.
+
+    Returns the community of every item (new ids, only meaningful for flagged
+    graphs) and the entropy change per graph (0 for the others).
+    """
+    if bool(keep_graph.all()):
+        comm, _, _, _, _, delta = _merge(vol, cut, par, par_vol, gid, graph_vol, ea, eb, ew)
+        return comm, delta
+    keep = keep_graph[gid]
+    idx = torch.cumsum(keep.long(), 0) - 1
+    ek = keep_graph[egid]
+    comm, _, _, _, _, delta = _merge(
+        vol[keep], cut[keep], par[keep], par_vol, gid[keep], graph_vol,
+        idx[ea[ek]], idx[eb[ek]], ew[ek],
+    )
+    full = torch.zeros_like(gid)
+    full[keep] = comm
+    return full, delta
 
 
 def _build(graphs: _Graphs, height: int) -> tuple[list[_Level], Tensor]:
-    """Coding trees of every graph of the union; returns levels and entropy per graph."""
+    """Coding trees of every graph of the union; returns levels and entropy per graph.
+
+    The tree is kept as ``anc[l]``: the level-``l`` node of every leaf (contiguous
+    ids, a graph's nodes keep their relative order). Growth options are cached:
+    when a graph takes root-down, its leaf-up option of the next step is the same
+    partition of the same leaves (levels 0-1 did not change), and when it takes
+    leaf-up its next root-down option is the same (the top level did not change),
+    so each step after the second runs only one merge per graph.
+    """
     device = graphs.gid.device
     n = graphs.n
-    levels = [_Level(graphs.gid.clone(), graphs.deg, graphs.cut, graphs.gid)]
-    flat = _entropy_terms(graphs, [torch.zeros(n, dtype=torch.long, device=device)])
-    # flat tree: entropy per graph of the union with a per-graph root
-    ent = flat
+    gid = graphs.gid
+    num_graphs = graphs.num_graphs
     gv = graphs.vol
+    ent = _entropy_terms(graphs, [torch.zeros(n, dtype=torch.long, device=device)])
+    anc = [torch.arange(n, device=device)]
+    sizes = [n]
+    egid = gid[graphs.u]
+    zeros_g = torch.zeros(num_graphs, dtype=torch.bool, device=device)
+    rd_ok, lu_ok = zeros_g, zeros_g  # cached option still valid for the graph
+    rd_lab = torch.zeros(n, dtype=torch.long, device=device)  # per leaf: node of the new level
+    lu_lab = torch.zeros(n, dtype=torch.long, device=device)
+    d_rd = torch.zeros(num_graphs, dtype=torch.float64, device=device)
+    d_lu = torch.zeros(num_graphs, dtype=torch.float64, device=device)
     for h in range(1, height):
-        top = levels[-1]
-        anc = _ancestor(levels, h - 1, n, device)
-        ea, eb = anc[graphs.u], anc[graphs.v]
-        cross = ea != eb
-        comm, vol, cut, gpar, ggid, d_rd = _merge(
-            top.vol, top.cut, top.par, gv, top.gid, gv, ea[cross], eb[cross], graphs.w[cross]
-        )
-        root_down = [*levels[:-1], _Level(comm, top.vol, top.cut, top.gid),
-                     _Level(gpar, vol, cut, ggid)]
+        top = anc[-1]
+        if n and not bool(rd_ok.all()):  # root-down: group the top level's nodes
+            tvol, tcut, tgid = _level_stats(graphs, top, sizes[-1])
+            ea, eb = top[graphs.u], top[graphs.v]
+            cross = ea != eb
+            need = ~rd_ok
+            comm, delta = _sub_merge(
+                need, tvol, tcut, tgid, gv, tgid, gv, ea[cross], eb[cross], graphs.w[cross],
+                egid[cross],
+            )
+            fresh = need[gid]
+            rd_lab, _ = _relabel(torch.where(fresh, comm[top] + n, rd_lab), 2 * n)
+            d_rd = torch.where(need, delta, d_rd)
         if h == 1:  # leaf-up and root-down coincide on the flat tree
-            levels, ent = root_down, ent + d_rd
-            continue
-        l1 = levels[1]
-        comm, vol, cut, gpar, ggid, d_lu = _merge(
-            graphs.deg, graphs.cut, levels[0].par, l1.vol, graphs.gid, gv,
-            graphs.u, graphs.v, graphs.w,
-        )
-        leaf_up = [_Level(comm, graphs.deg, graphs.cut, graphs.gid), _Level(gpar, vol, cut, ggid),
-                   *levels[1:]]
-        use_rd = d_rd < d_lu  # larger decrease wins, ties go to leaf-up
-        levels = _combine(leaf_up, root_down, use_rd)
+            use_rd = ~zeros_g
+        else:
+            if not bool(lu_ok.all()):  # leaf-up: split every level-1 node's leaves
+                l1vol, _, _ = _level_stats(graphs, anc[1], sizes[1])
+                need = ~lu_ok
+                comm, delta = _sub_merge(
+                    need, graphs.deg, graphs.cut, anc[1], l1vol, gid, gv,
+                    graphs.u, graphs.v, graphs.w, egid,
+                )
+                fresh = need[gid]
+                lu_lab, _ = _relabel(torch.where(fresh, comm + n, lu_lab), 2 * n)
+                d_lu = torch.where(need, delta, d_lu)
+            use_rd = d_rd < d_lu  # larger decrease wins, ties go to leaf-up
         ent = ent + torch.where(use_rd, d_rd, d_lu)
+        opt_rd = [*anc, rd_lab]
+        if h == 1:
+            opt_lu = opt_rd
+        else:
+            opt_lu = [anc[0], lu_lab, *anc[1:]]
+        all_rd = bool(use_rd.all())
+        none_rd = not all_rd and not bool(use_rd.any())
+        new_anc, new_sizes = [anc[0]], [n]
+        leaf_rd = use_rd[gid]
+        for j in range(1, h + 1):
+            if all_rd:
+                lab = opt_rd[j]
+            elif none_rd:
+                lab = opt_lu[j]
+            else:
+                lab = torch.where(leaf_rd, opt_rd[j], opt_lu[j] + n)
+            lab, count = _relabel(lab, 2 * n)
+            new_anc.append(lab)
+            new_sizes.append(count)
+        anc, sizes = new_anc, new_sizes
+        rd_ok, lu_ok = ~use_rd, use_rd
+        if h == 1 or not _CACHE:
+            rd_ok, lu_ok = zeros_g, zeros_g
+    levels = []
+    for l, a in enumerate(anc):
+        if l == 0:
+            vol, cut, lgid = graphs.deg, graphs.cut, gid
+        else:
+            vol, cut, lgid = _level_stats(graphs, a, sizes[l])
+        if l + 1 < len(anc):
+            par = torch.zeros(sizes[l], dtype=torch.long, device=device)
+            par[a] = anc[l + 1]
+        else:
+            par = lgid.clone()
+        levels.append(_Level(par, vol, cut, lgid))
     return levels, ent
 
 
