@@ -9,13 +9,16 @@ PecanPy's own settings (sg=1, hs=0, negative=5, min_count=0, gensim's default fr
 downsampling sample=1e-3, workers = all cores). The peer is warmed up (numba JIT) on a tiny
 graph first. Runs alternate graphcl / peer; the median ratio is reported. With --score the
 Macro-F1 at 50 % (top-k, 1 shuffle) of each side's last embedding is recorded too.
+With --aggregate the graphcl side trains on pairs drawn from the walks' counted
+co-occurrences (train_skipgram(aggregate=True), same expected SGNS objective).
 
 PecanPy 2.0.9 imports nptyping, which needs numpy < 2 aliases (np.bool8 ...): this script
 adds those aliases to numpy before importing it (benchmark only).
 
 Usage:
     pip install pecanpy  # bench extra (with --no-deps for nptyping/numba on numpy 2)
-    GRAPHCL_DATA=/path/to/datasets python benchmarks/embed_speed.py [--quick] [--device cuda]
+    GRAPHCL_DATA=/path/to/datasets python benchmarks/embed_speed.py [--quick] [--aggregate] [--score]
+        [--device cuda]
 """
 
 from __future__ import annotations
@@ -96,6 +99,9 @@ def main() -> None:
                     choices=["deepwalk", "node2vec"])
     ap.add_argument("--score", action="store_true", help="also Macro-F1@50%% of both sides")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--aggregate", action="store_true",
+                    help="graphcl side: train_skipgram(aggregate=True), SGNS on pairs drawn from "
+                         "the counted co-occurrences")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -138,7 +144,8 @@ def main() -> None:
                                    "workers=all cores)",
                   "graphcl_settings": "DeepWalk/Node2Vec estimators, backend='torch' on the device "
                                       "(walks by graphcl.walks, SGNS by graphcl.embed.train_skipgram,"
-                                      f" batch_size={args.batch_size or 'default'})"}
+                                      f" batch_size={args.batch_size or 'default'},"
+                                      f" aggregate={args.aggregate})"}
         atomic_write_json(out, result)
         print(f"wrote {out}")
 
@@ -148,7 +155,7 @@ def main() -> None:
         est_cls = DeepWalk if case == "deepwalk" else Node2Vec
         kw = dict(dim=128, window=10, negative=5, walks_per_node=c["wpn"],
                   walk_length=c["length"], device=device, progress=False, seed=args.seed,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, aggregate=args.aggregate)
         if case == "node2vec":
             kw.update(p=c["p"], q=c["q"])
         est_cls(**{**kw, "walks_per_node": 1, "walk_length": 5}).fit(ei_dev, num_nodes=n)

@@ -13,6 +13,7 @@ from graphcl.embed import (
     DeepWalk,
     Node2Vec,
     SkipGram,
+    cooccurrence_counts,
     load_word2vec,
     sample_negatives,
     save_word2vec,
@@ -113,7 +114,91 @@ def test_unigram_distribution_exact_and_sampled():
     assert int((s == 3).sum()) == 0
 
 
+def _brute_force_counts(walks: torch.Tensor, window: int, shrink: bool) -> dict:
+    """Expected (centre, context) counts by enumerating every centre and window slot;
+    values are ``window *`` the weight (integers, so comparisons are exact)."""
+    out: dict = {}
+    for row in walks.tolist():
+        for t, a in enumerate(row):
+            for s, b in enumerate(row):
+                dist = abs(s - t)
+                if a < 0 or b < 0 or dist == 0 or dist > window:
+                    continue
+                # P(shrunken window r >= dist), r uniform in 1..window, times window
+                out[(a, b)] = out.get((a, b), 0) + ((window - dist + 1) if shrink else window)
+    return out
+
+
+@pytest.mark.parametrize("shrink", [True, False])
+@pytest.mark.parametrize("dense", [True, False])
+def test_cooccurrence_counts_equal_brute_force(shrink, dense, monkeypatch):
+    import graphcl.embed.skipgram as sg
+
+    if not dense:  # force the sparse (unique-based) path, several walk chunks
+        monkeypatch.setattr(sg, "_DENSE_COUNT_LIMIT", 0)
+        monkeypatch.setattr(sg, "_COUNT_CHUNK_PAIRS", 50)
+    g = _gen(5)
+    walks = torch.randint(0, 6, (7, 9), generator=g)
+    walks[2, 5:] = -1  # padding of a stopped walker
+    walks[4, 1] = -1
+    window = 4
+    c, o, w = cooccurrence_counts(walks, 6, window, shrink_window=shrink)
+    got = {(a, b): round(x * window) for a, b, x in zip(c.tolist(), o.tolist(), w.tolist())}
+    assert got == _brute_force_counts(walks, window, shrink)
+    assert torch.allclose(w * window, torch.round(w * window), atol=1e-9)
+    keys = c * 6 + o
+    assert bool((keys[1:] > keys[:-1]).all())  # unique, sorted
+    if not shrink:  # equals the histogram of all pairs
+        pc, po = skipgram_pairs(walks, window, shrink_window=False)
+        hist = torch.bincount(pc * 6 + po, minlength=36).double()
+        assert torch.equal(hist[keys], w)
+        assert int(hist.sum()) == int(w.sum())
+
+
+def test_cooccurrence_total_is_expected_pair_count():
+    # sum of weights = expected number of pairs word2vec forms per epoch
+    walks = torch.randint(0, 20, (30, 12), generator=_gen(2))
+    _, _, w = cooccurrence_counts(walks, 20, 5)
+    draws = torch.tensor([float(skipgram_pairs(walks, 5, generator=_gen(s))[0].numel())
+                          for s in range(200)], dtype=torch.float64)
+    se = float(draws.std()) / math.sqrt(draws.numel())
+    assert abs(float(draws.mean()) - float(w.sum())) < 5 * se + 1e-9
+
+
 # ----------------------------------------------------------------- training
+def test_aggregated_sgns_separates_two_cliques_and_is_deterministic():
+    ei = _two_cliques(8)
+    walks = _local_walks(ei, 16, 10, 10, _gen(0))
+    kw = dict(dim=16, window=3, negative=5, epochs=2, lr=0.05, batch_size=512, progress=False,
+              aggregate=True)
+    z = train_skipgram(walks, 16, generator=_gen(1), **kw)
+    assert torch.equal(z, train_skipgram(walks, 16, generator=_gen(1), **kw))
+    zn = torch.nn.functional.normalize(z, dim=1)
+    sim = zn @ zn.T
+    sim.fill_diagonal_(-2.0)
+    side = torch.arange(16) // 8
+    assert bool((side[sim.argmax(1)] == side).all())
+    same = (side[:, None] == side[None, :]) & ~torch.eye(16, dtype=torch.bool)
+    assert float(sim[same].mean()) > float(sim[side[:, None] != side[None, :]].mean()) + 0.3
+    with pytest.raises(TypeError, match="aggregate"):
+        train_skipgram(walks, 16, progress=False, aggregate=1)
+    with pytest.raises(TypeError, match="aggregate"):
+        DeepWalk(aggregate="yes")
+    m = Node2Vec(dim=8, walks_per_node=2, walk_length=6, p=0.5, aggregate=True, progress=False)
+    assert m.fit(ei).embedding_.shape == (16, 8)
+
+
+def test_weighted_step_equals_scaled_lr():
+    # a pair weight w scales the pair's gradient exactly like lr * w (no row cap)
+    c, o, neg = torch.tensor([0, 1]), torch.tensor([1, 2]), torch.tensor([[3], [0]])
+    a, b = SkipGram(4, 6, generator=_gen(0)), SkipGram(4, 6, generator=_gen(0))
+    a.ctx.data.normal_(generator=_gen(1))
+    b.ctx.data.copy_(a.ctx.data)
+    a.step(c, o, neg, 0.1, None, weight=torch.tensor([3.0, 3.0]))
+    b.step(c, o, neg, 0.3, None)
+    assert torch.allclose(a.emb, b.emb) and torch.allclose(a.ctx, b.ctx)
+
+
 def test_sgns_separates_two_cliques():
     ei = _two_cliques(8)
     walks = _local_walks(ei, 16, 10, 10, _gen(0))

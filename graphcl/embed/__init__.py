@@ -20,6 +20,7 @@ from graphcl.embed.io import load_word2vec, save_word2vec
 from graphcl.embed.skipgram import (
     SkipGram,
     check_walks,
+    cooccurrence_counts,
     sample_negatives,
     skipgram_pairs,
     train_skipgram,
@@ -33,6 +34,7 @@ __all__ = [
     "SkipGram",
     "train_skipgram",
     "skipgram_pairs",
+    "cooccurrence_counts",
     "unigram_distribution",
     "sample_negatives",
     "check_walks",

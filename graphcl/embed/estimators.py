@@ -72,6 +72,7 @@ class _WalkEmbedding:
         device: str | torch.device | None,
         seed: int,
         progress: bool,
+        aggregate: bool = False,
     ) -> None:
         self.dim = check_positive_int(dim, "dim")
         self.walk_length = check_positive_int(walk_length, "walk_length")
@@ -98,6 +99,9 @@ class _WalkEmbedding:
             raise TypeError(f"seed must be an int, got {type(seed).__name__}")
         self.seed = seed
         self.progress = bool(progress)
+        if not isinstance(aggregate, bool):
+            raise TypeError(f"aggregate must be a bool, got {type(aggregate).__name__}")
+        self.aggregate = aggregate
         self.embedding_: Tensor | None = None
         self.walks_: Tensor | None = None
 
@@ -125,6 +129,7 @@ class _WalkEmbedding:
                 walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
                 epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, device=dev,
                 generator=make_generator(self.seed + 1, dev), progress=self.progress,
+                aggregate=self.aggregate,
             )
         else:
             z = train_gensim(
@@ -155,6 +160,8 @@ class DeepWalk(_WalkEmbedding):
     the reference used hierarchical softmax, this uses negative sampling (5).
     ``backend="torch"`` runs :func:`~graphcl.embed.train_skipgram` on ``device``
     (default: the graph's); ``backend="gensim"`` runs gensim's Word2Vec on CPU.
+    ``aggregate=True`` (torch backend) trains on pairs drawn from the walks' counted
+    co-occurrences (same expected objective; see :mod:`graphcl.embed.skipgram`).
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -179,11 +186,13 @@ class DeepWalk(_WalkEmbedding):
         device: str | torch.device | None = None,
         seed: int = 0,
         progress: bool = True,
+        aggregate: bool = False,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=1.0, q=1.0, lr=lr,
                          backend=backend, batch_size=batch_size, workers=workers,
-                         device=device, seed=seed, progress=progress)
+                         device=device, seed=seed, progress=progress,
+                         aggregate=aggregate)
 
 
 class Node2Vec(_WalkEmbedding):
@@ -217,8 +226,10 @@ class Node2Vec(_WalkEmbedding):
         device: str | torch.device | None = None,
         seed: int = 0,
         progress: bool = True,
+        aggregate: bool = False,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=p, q=q, lr=lr,
                          backend=backend, batch_size=batch_size, workers=workers,
-                         device=device, seed=seed, progress=progress)
+                         device=device, seed=seed, progress=progress,
+                         aggregate=aggregate)

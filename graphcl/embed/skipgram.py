@@ -24,6 +24,23 @@ groups), their updates are summed per row, and a row touched more than
 ``max_row_updates`` times in one batch (hub nodes in big batches) has its summed
 update scaled down to ``max_row_updates`` updates' worth. Padding tokens ``-1``
 (walkers that stopped) are ignored.
+
+Aggregated fast path (``aggregate=True``): the (centre, context) co-occurrences of
+the walks are counted once, vectorised (:func:`cooccurrence_counts`). A pair of
+tokens at distance ``o`` (``1 <= o <= window``) is in the centre's shrunken window
+with probability ``(window - o + 1) / window`` (``r_t`` uniform in ``1..window``;
+``1`` without ``shrink_window``), so each ordered pair ``(w[t], w[t+o])`` and
+``(w[t+o], w[t])`` contributes that weight; summed over the corpus, ``C[i, j]`` is
+exactly the expected number of times word2vec forms the pair (centre ``i``,
+context ``j``) in one epoch, and ``sum C`` the expected number of pairs per epoch.
+Each epoch then draws ``round(sum C)`` pairs i.i.d. from ``C / sum C`` (inverse-CDF
+sampling over the unique pairs) and runs the same mini-batch SGD step, negatives and
+learning-rate schedule (decayed over the drawn pairs) as above. The expected
+per-epoch objective is therefore word2vec's expected SGNS objective
+``sum_ij C[i, j] (log sigmoid(u_i . v_j) + K E_n log sigmoid(-u_i . v_n))``; what
+differs is only the order of the pairs (i.i.d. draws instead of walk order, which
+the non-aggregated path shuffles within chunks anyway) and the per-epoch pair
+counts (random around ``C`` instead of one realisation of the window draws).
 """
 
 from __future__ import annotations
@@ -37,6 +54,7 @@ __all__ = [
     "SkipGram",
     "train_skipgram",
     "skipgram_pairs",
+    "cooccurrence_counts",
     "unigram_distribution",
     "sample_negatives",
     "check_walks",
@@ -148,6 +166,80 @@ def skipgram_pairs(
     return torch.cat(centres), torch.cat(contexts)
 
 
+_DENSE_COUNT_LIMIT = 1 << 25  # up to ~5.8k nodes: count into a dense N*N float64 buffer
+_COUNT_CHUNK_PAIRS = 1 << 24  # forward pairs materialised at once while counting
+
+
+def cooccurrence_counts(
+    walks: Tensor,
+    num_nodes: int,
+    window: int,
+    *,
+    shrink_window: bool = True,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Expected (centre, context) pair counts of one word2vec epoch over ``walks``.
+
+    For every offset ``o = 1..window`` the token pairs ``(w[:, t], w[:, t + o])`` and
+    ``(w[:, t + o], w[:, t])`` (both tokens not ``-1``) get the weight
+    ``(window - o + 1) / window``, the probability that a window shrunk uniformly to
+    ``1..window`` covers offset ``o`` (weight 1 without ``shrink_window``); weights
+    of equal pairs are summed. Returns ``centre``, ``context`` (int64, unique pairs
+    sorted by ``centre * num_nodes + context``) and ``weight`` (float64, ``> 0``).
+
+    Example:
+        >>> c, o, w = cooccurrence_counts(torch.tensor([[0, 1, 2]]), 3, 2)
+        >>> list(zip(c.tolist(), o.tolist(), w.tolist()))
+        [(0, 1, 1.0), (0, 2, 0.5), (1, 0, 1.0), (1, 2, 1.0), (2, 0, 0.5), (2, 1, 1.0)]
+    """
+    walks = check_walks(walks, num_nodes)
+    check_positive_int(window, "window")
+    n = int(num_nodes)
+    dev = walks.device
+    length = walks.size(1)
+    offsets = range(1, min(window, length - 1) + 1)
+    # forward pairs (w[t], w[t + o]) only; the backward ones are their transpose
+    dense = n * n <= _DENSE_COUNT_LIMIT
+    acc = torch.zeros(n * n if dense else 0, dtype=torch.float64, device=dev)
+    parts_k, parts_w = [], []
+    per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
+    for start in range(0, walks.size(0), per_chunk):
+        chunk = walks[start:start + per_chunk]
+        keys, wts = [], []
+        for off in offsets:
+            a, b = chunk[:, :-off], chunk[:, off:]
+            m = (a >= 0) & (b >= 0)
+            k = a[m] * n + b[m]
+            # integer weights (window - off + 1), divided by window at the end: exact sums
+            wt = float(window - off + 1) if shrink_window else 1.0
+            keys.append(k)
+            wts.append(torch.full((k.numel(),), wt, dtype=torch.float64, device=dev))
+        if not keys:
+            break
+        key, wt = torch.cat(keys), torch.cat(wts)
+        if dense:
+            acc.index_add_(0, key, wt)
+        else:
+            uniq, inv = torch.unique(key, return_inverse=True)
+            parts_k.append(uniq)
+            parts_w.append(torch.zeros(uniq.numel(), dtype=torch.float64, device=dev)
+                           .index_add_(0, inv, wt))
+    if dense:
+        mat = acc.view(n, n)
+        sym = (mat + mat.t()).reshape(-1)
+        uniq = sym.nonzero().squeeze(1)
+        weight = sym[uniq]
+    else:
+        key = torch.cat(parts_k) if parts_k else walks.new_empty(0)
+        wt = torch.cat(parts_w) if parts_w else acc
+        key = torch.cat([key, (key % n) * n + key // n])
+        uniq, inv = torch.unique(key, return_inverse=True)
+        weight = torch.zeros(uniq.numel(), dtype=torch.float64, device=dev)
+        weight.index_add_(0, inv, torch.cat([wt, wt]))
+    if shrink_window:
+        weight = weight / window
+    return uniq // n, uniq % n, weight
+
+
 class SkipGram(torch.nn.Module):
     """Input (``emb``) and output (``ctx``) vectors of SGNS, updated by manual sparse SGD.
 
@@ -184,6 +276,7 @@ class SkipGram(torch.nn.Module):
         negatives: Tensor,
         lr: float,
         max_row_updates: int | None = None,
+        weight: Tensor | None = None,
     ) -> None:
         """One SGD step (gradient ascent on the SGNS log-likelihood) on a batch of pairs.
 
@@ -191,6 +284,7 @@ class SkipGram(torch.nn.Module):
         pair's context are skipped. The pair updates of a batch are summed per row; a row
         touched more than ``max_row_updates`` times in the batch has its summed update
         scaled by ``max_row_updates / count`` (keeps big batches stable on hub nodes).
+        ``weight`` (``[B]``, optional) scales each pair's gradient (counts then sum weights).
         """
         idx = torch.cat([context.unsqueeze(1), negatives], dim=1)  # [B, K+1]
         u = self.emb[centre]  # [B, d]
@@ -201,13 +295,19 @@ class SkipGram(torch.nn.Module):
         if negatives.numel():
             g[:, 1:].masked_fill_(negatives == context.unsqueeze(1), 0.0)
         g.mul_(lr)
+        if weight is not None:
+            g.mul_(weight.to(g.dtype).unsqueeze(1))
         du = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # [B, d]
         flat = idx.reshape(-1)
         if max_row_updates is not None:
             n = self.emb.size(0)
             cap = float(max_row_updates)
-            s_in = (cap / torch.bincount(centre, minlength=n).float()).clamp_(max=1.0)
-            s_out = (cap / torch.bincount(flat, minlength=n).float()).clamp_(max=1.0)
+            w_in = w_out = None
+            if weight is not None:
+                w_in = weight.to(g.dtype)
+                w_out = w_in.unsqueeze(1).expand_as(idx).reshape(-1)
+            s_in = (cap / torch.bincount(centre, w_in, minlength=n).float()).clamp_(max=1.0)
+            s_out = (cap / torch.bincount(flat, w_out, minlength=n).float()).clamp_(max=1.0)
             du.mul_(s_in[centre].unsqueeze(1))
             g = g * s_out[idx]
         dv = g.unsqueeze(2) * u.unsqueeze(1)  # [B, K+1, d]
@@ -237,6 +337,7 @@ def train_skipgram(
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
     progress: bool = True,
+    aggregate: bool = False,
 ) -> Tensor:
     """Train SGNS on ``walks`` (``[W, L]`` node ids, ``-1`` padding) and return the input
     vectors ``[num_nodes, dim]`` on ``device`` (default: the walks' device).
@@ -247,7 +348,8 @@ def train_skipgram(
     materialised at once (default ``32 * batch_size``). ``max_row_updates`` (default 256,
     ``None``: off) caps how many summed pair updates one row takes per step: beyond it
     the row's summed update is scaled down to that many (without it, large batches
-    diverge on hub nodes).
+    diverge on hub nodes). ``aggregate=True`` counts the co-occurrences once and trains on
+    pairs drawn from them (same expected objective, see the module docstring).
 
     Example:
         >>> walks = torch.tensor([[0, 1, 0, 1], [2, 3, 2, 3]])
@@ -281,6 +383,15 @@ def train_skipgram(
     walks = walks.to(device)
     cdf = torch.cumsum(unigram_distribution(walks, num_nodes, ns_exponent), 0)
     model = SkipGram(num_nodes, dim, device=device, generator=generator)
+
+    if not isinstance(aggregate, bool):
+        raise TypeError(f"aggregate must be a bool, got {type(aggregate).__name__}")
+    if aggregate:
+        _train_aggregated(model, walks, num_nodes, window, negative, epochs, lr, cdf,
+                          min_lr_ratio=min_lr_ratio, batch_size=batch_size,
+                          chunk_pairs=chunk_pairs, max_row_updates=max_row_updates,
+                          shrink_window=shrink_window, generator=generator, progress=progress)
+        return model.emb.data
 
     length = walks.size(1)
     walks_per_chunk = max(1, chunk_pairs // (2 * window * length))
@@ -316,3 +427,51 @@ def train_skipgram(
         bar.close()
     return model.emb.data
 
+
+def _train_aggregated(
+    model: SkipGram,
+    walks: Tensor,
+    num_nodes: int,
+    window: int,
+    negative: int,
+    epochs: int,
+    lr: float,
+    cdf: Tensor,
+    *,
+    min_lr_ratio: float,
+    batch_size: int,
+    chunk_pairs: int,
+    max_row_updates: int | None,
+    shrink_window: bool,
+    generator: torch.Generator | None,
+    progress: bool,
+) -> None:
+    """SGD on pairs drawn i.i.d. from the expected co-occurrence counts (``aggregate=True``)."""
+    centre, context, weight = cooccurrence_counts(walks, num_nodes, window,
+                                                  shrink_window=shrink_window)
+    if centre.numel() == 0:
+        return
+    pair_cdf = torch.cumsum(weight, 0)
+    per_epoch = max(1, int(round(float(pair_cdf[-1]))))
+    total = per_epoch * epochs
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, desc="skip-gram (aggregated)", unit="pair", unit_scale=True)
+    done = 0
+    chunk_pairs = max(chunk_pairs, batch_size)
+    while done < total:
+        n_chunk = min(chunk_pairs, total - done)
+        pick = sample_negatives(pair_cdf, (n_chunk,), generator)
+        c, o = centre[pick], context[pick]
+        neg = sample_negatives(cdf, (n_chunk, negative), generator)
+        for b in range(0, n_chunk, batch_size):
+            cur_lr = lr * max(1.0 - (done + b) / total, min_lr_ratio)
+            model.step(c[b:b + batch_size], o[b:b + batch_size], neg[b:b + batch_size],
+                       cur_lr, max_row_updates)
+        done += n_chunk
+        if bar is not None:
+            bar.update(n_chunk)
+    if bar is not None:
+        bar.close()
