@@ -95,12 +95,7 @@ def _grf_features_batched(
     generator: torch.Generator | None,
 ) -> Tensor:
     """``[num_draws, N, N]`` independent GRF feature matrices from one batched walk."""
-    repelling, antithetic = _ensemble_flags(ensemble)
-    if antithetic and num_walkers % 2:
-        raise ValueError(
-            f"ensemble={ensemble!r} pairs walkers (2j, 2j+1): num_walkers must be even, "
-            f"got {num_walkers}"
-        )
+    repelling, antithetic = _ensemble_flags(ensemble, num_walkers)
     n = graph.num_nodes
     device = graph.device
     m = num_walkers
@@ -319,12 +314,7 @@ def _pagerank_batched(
     coupling: str,
     generator: torch.Generator | None,
 ) -> Tensor:
-    repelling, antithetic = _ensemble_flags(ensemble)
-    if antithetic and num_walkers % 2:
-        raise ValueError(
-            f"ensemble={ensemble!r} pairs walkers (2j, 2j+1): num_walkers must be even, "
-            f"got {num_walkers}"
-        )
+    repelling, antithetic = _ensemble_flags(ensemble, num_walkers)
     n = graph.num_nodes
     device = graph.device
     m = num_walkers

@@ -59,11 +59,18 @@ __all__ = ["repelling_walks", "walk_ensemble", "ENSEMBLES"]
 ENSEMBLES = ("iid", "antithetic", "repelling", "repelling+antithetic")
 
 
-def _ensemble_flags(ensemble: str) -> tuple[bool, bool]:
-    """``(repelling, antithetic)`` for an ensemble name."""
+def _ensemble_flags(ensemble: str, num_walkers: int | None = None) -> tuple[bool, bool]:
+    """``(repelling, antithetic)`` for an ensemble name; antithetic ensembles pair walkers
+    (2j, 2j+1), so ``num_walkers`` (when given) must then be even."""
     if not isinstance(ensemble, str) or ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
-    return ensemble.startswith("repelling"), ensemble.endswith("antithetic")
+    antithetic = ensemble.endswith("antithetic")
+    if antithetic and num_walkers is not None and num_walkers % 2:
+        raise ValueError(
+            f"ensemble={ensemble!r} pairs walkers (2j, 2j+1): num_walkers must be even, "
+            f"got {num_walkers}"
+        )
+    return ensemble.startswith("repelling"), antithetic
 
 
 def _check_graph(graph: CSRGraph) -> CSRGraph:
