@@ -245,10 +245,16 @@ def adaptive_mask_feature(
 
 
 class _CachedWeights(Augmentor):
-    """Caches weights for the last seen ``edge_index`` (same tensor object, unchanged)."""
+    """GCA view base: ``p``, ``centrality``, ``threshold``, and a cache of the weights
+    for the last seen ``edge_index`` (same tensor object, unchanged)."""
 
-    def __init__(self, **kw: Any):
+    def __init__(
+        self, p: float = 0.3, centrality: str = "degree", threshold: float = 0.7, **kw: Any
+    ):
         super().__init__(**kw)
+        self.p = check_probability(p, "p")
+        self.centrality = _check_centrality(centrality)
+        self.threshold = check_probability(threshold, "threshold")
         self._cache: tuple | None = None
 
     def _cached(self, t: Tensor, n: int, compute) -> Tensor:
@@ -270,14 +276,6 @@ class AdaptiveDropEdge(_CachedWeights):
         >>> view = AdaptiveDropEdge(0.3, centrality="degree", seed=0)
     """
 
-    def __init__(
-        self, p: float = 0.3, centrality: str = "degree", threshold: float = 0.7, **kw: Any
-    ):
-        super().__init__(**kw)
-        self.p = check_probability(p, "p")
-        self.centrality = _check_centrality(centrality)
-        self.threshold = check_probability(threshold, "threshold")
-
     def apply(self, data, generator):
         n = _num_nodes(data)
         ei = data.edge_index
@@ -292,14 +290,6 @@ class AdaptiveMaskFeature(_CachedWeights):
     Example:
         >>> view = AdaptiveMaskFeature(0.2, centrality="degree", seed=0)
     """
-
-    def __init__(
-        self, p: float = 0.3, centrality: str = "degree", threshold: float = 0.7, **kw: Any
-    ):
-        super().__init__(**kw)
-        self.p = check_probability(p, "p")
-        self.centrality = _check_centrality(centrality)
-        self.threshold = check_probability(threshold, "threshold")
 
     def apply(self, data, generator):
         n = _num_nodes(data)
