@@ -49,6 +49,15 @@ _METHOD_MODULES = [
     "graphcl.methods.spectral",
     "graphcl.methods.shallow",
     "graphcl.methods.grace",
+    "graphcl.methods.gca",
+    "graphcl.methods.csgcl",
+    "graphcl.methods.rlap",
+    "graphcl.methods.pamc",
+    "graphcl.methods.graphcl_tu",
+    "graphcl.methods.sega",
+    "graphcl.methods.gcc",
+    "graphcl.methods.rec",
+    "graphcl.methods.crw",
 ]
 
 

@@ -17,9 +17,10 @@ from graphcl.nn.encoders import (
     SAGEEncoder,
     make_activation,
 )
+from graphcl.nn.graph import READOUTS, GINGraphEncoder, readout
 
 __all__ = ["GCNEncoder", "GATEncoder", "SAGEEncoder", "GINEncoder", "ProjectionHead", "make_activation",
-           "ACTIVATIONS", "ENCODERS"]
+           "ACTIVATIONS", "ENCODERS", "GINGraphEncoder", "readout", "READOUTS"]
 
 #: Encoder classes by name, for configs (``encoder: gcn``).
 ENCODERS = {"gcn": GCNEncoder, "gat": GATEncoder, "sage": SAGEEncoder, "gin": GINEncoder}
