@@ -105,3 +105,37 @@ def test_encoders_on_cuda(cls):
     enc = cls(5, 16, 8).cuda()
     out = enc(x.cuda(), ei.cuda())
     assert out.device.type == "cuda" and out.shape == (12, 8)
+
+
+def test_gin_graph_encoder_readout_and_invariance():
+    from graphcl.nn import GINGraphEncoder, readout
+
+    torch.manual_seed(0)
+    enc = GINGraphEncoder(3, 8, num_layers=2, batch_norm=False).eval()
+    x = torch.randn(5, 3)
+    ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    batch = torch.tensor([0, 0, 0, 1, 1])
+    h, g = enc(x, ei, batch)
+    assert h.shape == (5, 16) and g.shape == (2, 16) and enc.out_dim == 16
+    torch.testing.assert_close(g[0], h[:3].sum(0))
+    torch.testing.assert_close(g[1], h[3:].sum(0))
+    # relabelling the nodes of a graph leaves its graph embedding unchanged
+    perm = torch.tensor([2, 0, 1, 4, 3])
+    inv = torch.empty_like(perm)
+    inv[perm] = torch.arange(5)
+    _, g2 = enc(x[perm], inv[ei], batch[perm])
+    torch.testing.assert_close(g2, g)
+    _, gm = GINGraphEncoder(3, 8, 2, readout="mean", concat=False, batch_norm=False).eval()(x, ei, batch)
+    assert gm.shape == (2, 8)
+    torch.testing.assert_close(readout(torch.ones(3, 2), None, "mean"), torch.ones(1, 2))
+
+
+def test_gin_graph_encoder_errors():
+    from graphcl.nn import GINGraphEncoder, readout
+
+    with pytest.raises(ValueError, match="readout"):
+        GINGraphEncoder(3, 8, readout="median")
+    with pytest.raises(ValueError, match=r"x must have shape \[N, 3\]"):
+        GINGraphEncoder(3, 8)(torch.randn(4, 2), torch.tensor([[0], [1]]))
+    with pytest.raises(ValueError, match="batch must have shape"):
+        readout(torch.ones(3, 2), torch.zeros(2, dtype=torch.long))
