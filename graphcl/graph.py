@@ -49,6 +49,10 @@ class CSRGraph:
     weight: Tensor | None
     num_nodes: int
 
+    def __getstate__(self) -> dict:
+        # derived per-graph caches (e.g. the walk index) are rebuilt on demand, never pickled
+        return {k: v for k, v in self.__dict__.items() if not k.endswith("_cache")}
+
     # ------------------------------------------------------------------ build
     @classmethod
     def from_edge_index(

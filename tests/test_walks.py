@@ -422,3 +422,16 @@ def test_cuda_walks_match_exact_probabilities_and_stay_on_device():
     assert [int(n[0]) for n, _ in subs] == [0, 4] and subs[0][0].device.type == "cuda"
     with pytest.raises(ValueError, match="generator is on cpu"):
         random_walk(g, torch.tensor([0], device=dev), 3, generator=torch.Generator())
+
+
+def test_walk_index_cached_on_graph_and_rebuilt_when_tensors_change():
+    import pickle
+
+    from graphcl.walks.engine import _walk_index
+
+    g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+    idx = _walk_index(g)
+    assert _walk_index(g) is idx
+    assert "_walk_index_cache" not in pickle.loads(pickle.dumps(g)).__dict__
+    g.col = g.col.clone()
+    assert _walk_index(g) is not idx

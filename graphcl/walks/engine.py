@@ -278,6 +278,22 @@ def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> 
     return torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
 
 
+def _walk_index(graph: CSRGraph) -> _WalkIndex:
+    """The graph's walk index, built once and cached on the graph object.
+
+    The cache is tied to the identity of the graph's ``rowptr``/``col``/``weight``
+    tensors, so replacing any of them rebuilds it. Repeated calls on one graph
+    (GCC batches, node2vec epochs) reuse the adjacency test set as well.
+    """
+    key = (graph.rowptr, graph.col, graph.weight)
+    cached = graph.__dict__.get("_walk_index_cache")
+    if cached is not None and all(a is b for a, b in zip(cached[0], key)):
+        return cached[1]
+    index = _WalkIndex(graph)
+    graph.__dict__["_walk_index_cache"] = (key, index)
+    return index
+
+
 def _first_order(index: _WalkIndex, start: Tensor, length: int, generator) -> Tensor:
     b = start.numel()
     dev = index.device
@@ -407,7 +423,7 @@ def random_walk(
     length = check_positive_int(length, "length", minimum=0)
     start = _check_start(start, graph)
     generator = check_generator(generator, graph.device)
-    index = _WalkIndex(graph)
+    index = _walk_index(graph)
     return _run_walks(index, start, length, p, q, generator)
 
 
@@ -464,7 +480,7 @@ def walks_per_node(
         starts = torch.cat(starts) if starts else torch.empty(0, dtype=torch.long, device=dev)
     else:
         starts = torch.arange(n, device=dev).repeat(walks_per_node)
-    index = _WalkIndex(graph)
+    index = _walk_index(graph)
     if starts.numel() <= batch_size:
         return _run_walks(index, starts, length, p, q, generator)
     out = torch.empty((starts.numel(), length + 1), dtype=torch.long, device=dev)
@@ -526,7 +542,7 @@ def random_walk_with_restart(
     restart_prob = check_probability(restart_prob, "restart_prob")
     start = _check_start(start, graph)
     generator = check_generator(generator, graph.device)
-    return _rwr(_WalkIndex(graph), start, length, restart_prob, generator)
+    return _rwr(_walk_index(graph), start, length, restart_prob, generator)
 
 
 def rwr_subgraphs(
@@ -567,7 +583,7 @@ def rwr_subgraphs(
     n = max(graph.num_nodes, 1)
     if b == 0:
         return []
-    trace = _rwr(_WalkIndex(graph), egos, max_steps, restart_prob, generator)  # [B, T]
+    trace = _rwr(_walk_index(graph), egos, max_steps, restart_prob, generator)  # [B, T]
     steps = trace.size(1)
     # First visit of every (walk, node) pair; keys ordered by walk then node.
     walk_id = torch.arange(b, device=dev).repeat_interleave(steps)
