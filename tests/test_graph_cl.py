@@ -1,0 +1,319 @@
+"""GraphCL (unsupervised TU), SEGA and the graph-level views."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from graphcl.augment.graph_views import (
+    AUGMENTATION_SETS,
+    graph_view,
+    perturb_node_features,
+    resolve_augmentations,
+    subgraph_mask,
+)
+from graphcl.config import load_config
+from graphcl.losses import infonce
+from graphcl.methods.graphcl_tu import GraphCLModel, nt_xent, prepare_graphs, train_graphcl
+from graphcl.methods.sega import TreeEncoder, prepare_trees, train_sega, tree_inputs
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _cycle(n: int, offset: int = 0) -> torch.Tensor:
+    i = torch.arange(n)
+    u, v = i, (i + 1) % n
+    return torch.stack([torch.cat([u, v]), torch.cat([v, u])]) + offset
+
+
+def _batch_of_cycles(sizes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    eis, batch, off = [], [], 0
+    for g, n in enumerate(sizes):
+        eis.append(_cycle(n, off))
+        batch.append(torch.full((n,), g))
+        off += n
+    return torch.cat(eis, 1), torch.cat(batch)
+
+
+def _toy_graphs(num: int = 12, seed: int = 0) -> list[Data]:
+    g = _gen(seed)
+    out = []
+    for i in range(num):
+        n = 5 + i % 4
+        x = torch.nn.functional.one_hot(torch.randint(3, (n,), generator=g), 3).float()
+        out.append(Data(x=x, edge_index=_cycle(n), y=torch.tensor([i % 2]), num_nodes=n))
+    return out
+
+
+# ---------------------------------------------------------------------- loss
+def _dense_nt_xent(z1: torch.Tensor, z2: torch.Tensor, tau: float) -> torch.Tensor:
+    a = z1 / z1.norm(dim=1, keepdim=True)
+    b = z2 / z2.norm(dim=1, keepdim=True)
+    e = torch.exp(a @ b.t() / tau).double()
+    pos = e.diagonal()
+    return -torch.log(pos / (e.sum(1) - pos)).mean()
+
+
+def test_nt_xent_matches_reference_formula():
+    g = _gen(1)
+    z1, z2 = torch.randn(9, 5, generator=g), torch.randn(9, 5, generator=g)
+    got = nt_xent(z1, z2, tau=0.2)
+    assert math.isclose(float(got), float(_dense_nt_xent(z1, z2, 0.2)), rel_tol=1e-5)
+    # one direction only: swapping the views changes the value
+    assert not math.isclose(float(got), float(nt_xent(z2, z1, tau=0.2)), rel_tol=1e-3)
+
+
+def test_nt_xent_symmetric_is_mean_of_both_directions_and_infonce():
+    g = _gen(2)
+    z1, z2 = torch.randn(7, 4, generator=g), torch.randn(7, 4, generator=g)
+    want = 0.5 * (_dense_nt_xent(z1, z2, 0.5) + _dense_nt_xent(z2, z1, 0.5))
+    got = nt_xent(z1, z2, tau=0.5, symmetric=True)
+    assert math.isclose(float(got), float(want), rel_tol=1e-5)
+    assert math.isclose(float(got), float(infonce(z1, z2, 0.5, intra_view_negatives=False, decoupled=True)),
+                        rel_tol=1e-6)
+
+
+def test_nt_xent_gradient_matches_dense():
+    g = _gen(3)
+    z1 = torch.randn(6, 3, generator=g, requires_grad=True)
+    z2 = torch.randn(6, 3, generator=g)
+    nt_xent(z1, z2, 0.3).backward()
+    ref = z1.detach().clone().double().requires_grad_(True)
+    _dense_nt_xent(ref, z2.double(), 0.3).backward()
+    assert torch.allclose(z1.grad.double(), ref.grad, atol=1e-5)
+
+
+def test_nt_xent_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        nt_xent(torch.randn(4, 3), torch.randn(5, 3))
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        nt_xent(torch.randn(1, 3), torch.randn(1, 3))
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        nt_xent(torch.randn(3, 3), torch.randn(3, 3), tau=0.0)
+    with pytest.raises(TypeError, match="must be tensors"):
+        nt_xent([[1.0]], torch.randn(1, 1))
+
+
+# --------------------------------------------------------------------- views
+def test_resolve_augmentations():
+    assert resolve_augmentations("random4") == AUGMENTATION_SETS["random4"]
+    assert resolve_augmentations(["dnodes", "none"]) == ("dnodes", "none")
+    with pytest.raises(ValueError, match="unknown augmentation 'flip'"):
+        resolve_augmentations("flip")
+    with pytest.raises(TypeError, match="aug must be"):
+        resolve_augmentations([])
+
+
+def test_subgraph_mask_connected_and_sized():
+    sizes = [10, 7, 20, 1]
+    ei, batch = _batch_of_cycles(sizes[:3])
+    ei_all = ei
+    batch = torch.cat([batch, torch.tensor([3])])  # an isolated one-node graph
+    mask = subgraph_mask(ei_all, batch, 0.5, generator=_gen(0))
+    for gi, n in enumerate(sizes):
+        kept = mask[batch == gi]
+        assert int(kept.sum()) == max(1, math.floor(0.5 * n))
+    # on a cycle a connected node set is one contiguous arc: exactly 2 boundary nodes unless all kept
+    for gi, n in enumerate(sizes[:3]):
+        nodes = (batch == gi).nonzero().view(-1)
+        kept = mask[nodes]
+        k = int(kept.sum())
+        if 1 < k < n:
+            arc_breaks = int((kept != kept.roll(1)).sum())
+            assert arc_breaks == 2
+    assert torch.equal(mask, subgraph_mask(ei_all, batch, 0.5, generator=_gen(0)))
+
+
+def test_subgraph_mask_start_is_uniform():
+    ei, batch = _batch_of_cycles([4] * 4000)
+    m = subgraph_mask(ei, batch, 0.25, generator=_gen(0))  # keeps 1 node per graph: its start
+    assert torch.equal(torch.bincount(batch[m], minlength=4000), torch.ones(4000, dtype=torch.long))
+    freq = m.view(4000, 4).float().mean(0)
+    assert torch.allclose(freq, torch.full((4,), 0.25), atol=0.03)  # std 0.007: > 4 sigma
+
+
+def test_subgraph_mask_stops_without_neighbours():
+    ei = torch.tensor([[0, 1], [1, 0]])  # nodes 2, 3 isolated; one graph of 4 nodes
+    batch = torch.zeros(4, dtype=torch.long)
+    for s in range(20):
+        m = subgraph_mask(ei, batch, 1.0, generator=_gen(s))
+        assert int(m.sum()) in (1, 2)
+        if int(m.sum()) == 2:
+            assert m[:2].all()
+
+
+def test_graph_view_dnodes_frequency_and_edges():
+    ei, batch = _batch_of_cycles([50] * 40)
+    n = batch.numel()
+    x = torch.arange(n, dtype=torch.float32)[:, None]  # original id as feature
+    v = graph_view(x, ei, batch, "dnodes", drop_ratio=0.3, generator=_gen(0))
+    kept = v.x[:, 0].long()
+    assert abs(kept.numel() / n - 0.7) < 0.03
+    assert torch.equal(v.batch, batch[kept])
+    orig = {tuple(e) for e in ei.t().tolist()}
+    mapped = kept[v.edge_index]
+    got = {tuple(e) for e in mapped.t().tolist()}
+    keep_set = set(kept.tolist())
+    want = {e for e in orig if e[0] in keep_set and e[1] in keep_set}
+    assert got == want
+
+
+def test_graph_view_pedges_and_mask_frequencies():
+    ei, batch = _batch_of_cycles([100] * 20)
+    n = batch.numel()
+    x = torch.zeros(n, 4)
+    v = graph_view(x, ei, batch, "pedges", edge_ratio=0.2, generator=_gen(1))
+    assert v.x.shape == x.shape
+    assert abs(v.edge_index.size(1) / ei.size(1) - 0.8) < 0.02
+    out, m = perturb_node_features(x, 0.25, generator=_gen(2))
+    assert abs(m.float().mean().item() - 0.25) < 0.03
+    noise = out[m]
+    assert abs(noise.mean().item() - 0.5) < 0.03 and abs(noise.std().item() - 0.5) < 0.03
+    assert bool((out[~m] == 0).all())
+
+
+def test_graph_view_random_choice_per_graph():
+    ei, batch = _batch_of_cycles([30] * 400)
+    x = torch.ones(batch.numel(), 2)
+    v = graph_view(x, ei, batch, ["none", "dnodes"], drop_ratio=1.0, generator=_gen(3))
+    freq = (v.choice == 1).float().mean().item()
+    assert abs(freq - 0.5) < 0.07
+    kept_per_graph = torch.bincount(v.batch, minlength=400)
+    assert torch.equal(kept_per_graph, torch.where(v.choice == 1, 0, 30))
+    a = graph_view(x, ei, batch, "random4", generator=_gen(4))
+    b = graph_view(x, ei, batch, "random4", generator=_gen(4))
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+
+
+def test_graph_view_errors():
+    ei, batch = _batch_of_cycles([3])
+    with pytest.raises(ValueError, match="drop_ratio"):
+        graph_view(torch.ones(3, 1), ei, batch, "dnodes", drop_ratio=1.5)
+    with pytest.raises(ValueError, match="batch must be"):
+        graph_view(torch.ones(3, 1), ei, torch.zeros(2, dtype=torch.long), "dnodes")
+    with pytest.raises(TypeError, match="integer"):
+        subgraph_mask(ei, torch.zeros(3), 0.5)
+
+
+# ------------------------------------------------------------------ SEGA tree
+def test_tree_inputs_degree_one_hot():
+    x = torch.ones(3, 2)
+    ei = torch.tensor([[0, 0, 0, 1], [1, 2, 1, 0]])
+    out = tree_inputs(x, ei, max_degree=2)
+    assert out[:, :2].eq(1).all()
+    assert out[:, 2:].argmax(1).tolist() == [2, 1, 0]  # degree 3 capped at 2
+
+
+def test_tree_encoder_matches_hand_computation():
+    torch.manual_seed(0)
+    enc = TreeEncoder(3, 4, 5, height=2).eval()
+    x = torch.randn(5, 3)
+    parents = [torch.tensor([0, 0, 1, 2, 2]), torch.tensor([0, 0, 1])]  # graph 0: leaves 0-2, graph 1: 3-4
+    # graph ids: leaves 0,1,2 -> communities 0,0,1 -> graph 0; leaves 3,4 -> community 2 -> graph 1
+    got = enc(x, parents, 2)
+    h1 = enc.mlps[0](torch.stack([x[0] + x[1], x[2], x[3] + x[4]]))
+    h2 = enc.mlps[1](torch.stack([h1[0] + h1[1], h1[2]]))
+    pooled = torch.cat([torch.stack([h1[0] + h1[1], h1[2]]), h2], 1)
+    assert torch.allclose(got, enc.align(pooled), atol=1e-5)
+    with pytest.raises(ValueError, match="2 levels"):
+        enc(x, parents[:1], 2)
+
+
+def test_tree_batching_equals_single_graphs():
+    graphs = _toy_graphs(5)
+    tgraphs, seconds = prepare_trees(graphs, 3, max_degree=4)
+    assert seconds >= 0 and all(int(d.tree_height) == 3 for d in tgraphs)
+    torch.manual_seed(0)
+    from graphcl.methods.sega import SEGAModel
+
+    m = SEGAModel(3, tgraphs[0].tree_x.size(1), hidden=8, tree_hidden=8, tree_height=3).eval()
+    together = m.encode_tree(Batch.from_data_list(tgraphs))
+    alone = torch.cat([m.encode_tree(Batch.from_data_list([d])) for d in tgraphs])
+    assert torch.allclose(together, alone, atol=1e-5)
+
+
+# ----------------------------------------------------------------- training
+def _small_cfg(method: str, **kw) -> dict:
+    cfg = load_config(method)
+    cfg.update({"epochs": 2, "batch_size": 4, "eval_batch_size": 5, **kw})
+    return cfg
+
+
+def test_graphcl_training_deterministic():
+    graphs = _toy_graphs(12)
+    cfg = _small_cfg("graphcl", epochs=3)
+    a = train_graphcl(graphs, cfg, seed=3)
+    b = train_graphcl(graphs, cfg, seed=3)
+    c = train_graphcl(graphs, cfg, seed=4)
+    assert a["embedding"].shape == (12, 96)
+    assert torch.equal(a["embedding"], b["embedding"])
+    assert not torch.equal(a["embedding"], c["embedding"])
+    hist = a["train"]["history"]
+    assert len(hist) == 3 and all(math.isfinite(h["loss"]) and h["epoch_time_s"] > 0 for h in hist)
+
+
+def test_sega_training_deterministic():
+    graphs = _toy_graphs(10)
+    cfg = _small_cfg("sega", tree_height=2, max_degree=5)
+    a = train_sega(graphs, cfg, seed=0)
+    b = train_sega(graphs, cfg, seed=0)
+    assert torch.equal(a["embeddings"]["GT"], b["embeddings"]["GT"])
+    assert torch.equal(a["embeddings"]["GT"][:, 96:], a["embeddings"]["T"])
+    with pytest.raises(ValueError, match="embedding must be one of"):
+        train_sega(graphs, dict(cfg, embedding="X"))
+    with pytest.raises(ValueError, match="config tree_height is 3"):
+        train_sega(graphs, dict(cfg, tree_height=3), trees=prepare_trees(graphs, 2, 5))
+
+
+def test_training_checkpoint_resume(tmp_path: Path):
+    graphs = _toy_graphs(8)
+    cfg = _small_cfg("graphcl", epochs=2)
+    full = train_graphcl(graphs, cfg, seed=1)
+    ck = str(tmp_path / "ck.pt")
+    train_graphcl(graphs, dict(cfg, epochs=1), seed=1, checkpoint=ck)
+    resumed = train_graphcl(graphs, cfg, seed=1, checkpoint=ck, resume=True)
+    assert torch.allclose(full["embedding"], resumed["embedding"], atol=1e-6)
+
+
+def test_prepare_graphs_features():
+    g = Data(edge_index=_cycle(4), y=torch.tensor([1]), num_nodes=4)
+    assert prepare_graphs([g], "constant")[0].x.tolist() == [[1.0]] * 4
+    with pytest.raises(ValueError, match="no node features"):
+        prepare_graphs([g], "default")
+    with pytest.raises(ValueError, match="features must be"):
+        prepare_graphs([g], "degree")
+    assert load_config("graphcl", "imdb-binary")["features"] == "constant"
+    assert load_config("sega", "imdb-binary")["features"] == "constant"
+
+
+def test_graphcl_model_shape():
+    m = GraphCLModel(4, hidden=8, num_layers=2)
+    out = m(torch.randn(6, 4), _cycle(6), torch.zeros(6, dtype=torch.long), 1)
+    assert out.shape == (1, 16) and m.project(out).shape == (1, 16)
+
+
+_DATA = os.environ.get("GRAPHCL_DATA")
+_HAS_MUTAG = bool(_DATA) and (Path(_DATA) / "TU" / "MUTAG").exists()
+
+
+@pytest.mark.skipif(not _HAS_MUTAG, reason="GRAPHCL_DATA does not point at the shared datasets (TU/MUTAG)")
+@pytest.mark.parametrize("method", ["graphcl", "sega"])
+def test_registered_methods_on_mutag(method: str):
+    from graphcl.methods import RunContext, get_method
+
+    cfg = load_config(method, "mutag")
+    cfg.update(epochs=2, svm_C_grid=[1.0, 10.0], svm_folds=5, svm_inner_folds=2)
+    if method == "sega":
+        cfg["tree_height"] = 3
+    out = get_method(method).fn("mutag", cfg, RunContext(quiet=True))
+    res = out["metrics"]["graph_classification"]
+    assert out["embedding"].shape[0] == 188
+    assert 0.7 <= res["accuracy"] <= 1.0  # majority class is 66.5 %
+    assert "no epoch or embedding chosen on test folds" in res["protocol"]
