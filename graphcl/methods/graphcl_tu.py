@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from graphcl.augment.graph_views import graph_view, resolve_augmentations
 from graphcl.losses import infonce
 from graphcl.methods import RunContext, register
-from graphcl.nn import GINGraphEncoder
+from graphcl.nn import GINGraphEncoder, ProjectionHead
 from graphcl.utils import make_generator, seed_everything
 from graphcl.validation import check_positive_int
 
@@ -91,16 +91,14 @@ def nt_xent(z1: Tensor, z2: Tensor, tau: float = 0.2, *, symmetric: bool = False
 
 
 # -------------------------------------------------------------------- model
-def projection_head(in_dim: int, out_dim: int) -> nn.Sequential:
+def projection_head(in_dim: int, out_dim: int) -> ProjectionHead:
     """GraphCL/SEGA projection ``Linear(in, out) -> ReLU -> Linear(out, out)``.
 
     Example:
         >>> projection_head(96, 96)(torch.randn(4, 96)).shape
         torch.Size([4, 96])
     """
-    check_positive_int(in_dim, "in_dim")
-    check_positive_int(out_dim, "out_dim")
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.Linear(out_dim, out_dim))
+    return ProjectionHead(in_dim, out_dim, out_dim, activation="relu")
 
 
 def xavier_init(module: nn.Module) -> nn.Module:

@@ -12,7 +12,7 @@ of every layer but the first. GRACE's encoder is ``GCNEncoder(in, 2h, h)``.
 
 from __future__ import annotations
 
-import torch
+import torch  # noqa: F401  (used by the doctests)
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
 
@@ -184,19 +184,22 @@ class GATEncoder(_GNNEncoder):
 
 
 class ProjectionHead(nn.Module):
-    """GRACE's projection ``g``: ``Linear(in, hidden) -> ELU -> Linear(hidden, out)``.
+    """Projection ``g``: ``Linear(in, hidden) -> activation -> Linear(hidden, out)``.
+
+    ``activation="elu"`` is GRACE's head; GraphCL/SEGA use ``"relu"``.
 
     Example:
         >>> ProjectionHead(16, 16, 16)(torch.randn(3, 16)).shape
         torch.Size([3, 16])
     """
 
-    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, activation: str = "elu") -> None:
         super().__init__()
         check_positive_int(in_dim, "in_dim")
         check_positive_int(hidden_dim, "hidden_dim")
         check_positive_int(out_dim, "out_dim")
         self.fc1 = nn.Linear(in_dim, hidden_dim)
+        self.act = make_activation(activation, hidden_dim)
         self.fc2 = nn.Linear(hidden_dim, out_dim)
 
     def reset_parameters(self) -> None:
@@ -204,4 +207,4 @@ class ProjectionHead(nn.Module):
         self.fc2.reset_parameters()
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.fc2(torch.nn.functional.elu(self.fc1(z)))
+        return self.fc2(self.act(self.fc1(z)))
