@@ -22,6 +22,7 @@ from graphcl.eval.classification import (
 from graphcl.eval.clustering import cluster_metrics, hungarian_match, kmeans_eval
 from graphcl.eval.graph_classification import DEFAULT_SVM_C_GRID, graph_classification_svm
 from graphcl.eval.link import link_prediction_eval, link_prediction_scores
+from graphcl.eval.matching import correspondence_hits
 from graphcl.eval.ranking import ranking_metrics
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "link_prediction_eval",
     "graph_classification_svm",
     "ranking_metrics",
+    "correspondence_hits",
     "DEFAULT_C_GRID",
     "DEFAULT_TRAIN_RATIOS",
     "DEFAULT_SVM_C_GRID",

@@ -1,0 +1,222 @@
+"""CRW-GCL: a GNN encoder trained with the contrastive random walk between graph views.
+
+Every epoch draws ``num_views`` fresh views of the graph (edge dropout
+``p_drop_edge`` on undirected edges, as many random non-edges added with
+``p_add_edge``, element-wise feature dropout ``p_drop_feature`` and feature-column
+masking ``p_mask_feature``), or, when a list of snapshots is given, one view of
+every snapshot in order. One shared encoder (plus an optional projection head)
+embeds them and the palindrome walks ``view_0 -> .. -> view_k -> .. -> view_0``
+must return to their start node (:func:`graphcl.losses.crw`, with the
+affinity edge dropout of Jabri et al.). With ``symmetric`` the reversed
+sequence is walked too. The walk never uses the node identities across views:
+only the return to the start is supervised.
+
+Training runs through :func:`graphcl.train.fit`; the model after the last epoch
+is used (no test data touches model choice). Evaluation: linear probe on the
+frozen encoder outputs (:func:`graphcl.eval.linear_probe`) and node
+correspondence between the graph and a perturbed, permuted copy
+(:func:`graphcl.eval.matching.perturbed_copy`, :func:`graphcl.eval.matching.correspondence_hits`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from graphcl.losses import crw
+from graphcl.methods import RunContext, register
+from graphcl.nn import ENCODERS, ProjectionHead
+from graphcl.utils import make_generator, seed_everything
+from graphcl.validation import check_positive_int, check_probability
+
+__all__ = ["CRWModel", "crw_views", "train_crw", "run"]
+
+_KEYS = ("encoder", "num_layers", "hidden", "activation", "projection", "lr", "weight_decay", "epochs", "num_views",
+         "tau", "edge_dropout", "candidates", "symmetric", "p_drop_edge", "p_add_edge", "p_drop_feature",
+         "p_mask_feature")
+
+
+class CRWModel(nn.Module):
+    """Encoder ``in -> 2h -> h`` (any of :data:`graphcl.nn.ENCODERS`) and an optional projection head.
+
+    Example:
+        >>> m = CRWModel(8, hidden=16)
+        >>> m(torch.randn(4, 8), torch.tensor([[0, 1], [1, 2]])).shape
+        torch.Size([4, 16])
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 256, encoder: str = "gcn", num_layers: int = 2,
+                 activation: str = "prelu", projection: bool = True) -> None:
+        super().__init__()
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
+        check_positive_int(hidden, "hidden")
+        self.encoder = ENCODERS[encoder](in_dim, 2 * hidden, hidden, num_layers=num_layers, activation=activation)
+        self.head = ProjectionHead(hidden, hidden, hidden) if projection else nn.Identity()
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Encoder output (the evaluated embedding)."""
+        return self.encoder(x, edge_index)
+
+    def project(self, z: Tensor) -> Tensor:
+        return self.head(z)
+
+
+def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """One stochastic view ``(x, edge_index)`` with the view settings of ``config``.
+
+    Example:
+        >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> cfg = {"p_drop_edge": 0.0, "p_add_edge": 0.0, "p_drop_feature": 0.0, "p_mask_feature": 0.0}
+        >>> crw_views(torch.ones(3, 2), ei, cfg, None)[1].shape
+        torch.Size([2, 4])
+    """
+    from graphcl.augment import add_edge, drop_edge, dropout_feature, mask_feature
+
+    p_de = check_probability(float(config.get("p_drop_edge", 0.0)), "p_drop_edge")
+    p_ae = check_probability(float(config.get("p_add_edge", 0.0)), "p_add_edge")
+    p_df = check_probability(float(config.get("p_drop_feature", 0.0)), "p_drop_feature")
+    p_mf = check_probability(float(config.get("p_mask_feature", 0.0)), "p_mask_feature")
+    ei = edge_index
+    if p_ae > 0:
+        ei, _ = add_edge(edge_index, x.size(0), p_ae, undirected=True, generator=generator)
+    if p_de > 0:
+        # dropping after adding: the added edges are dropped too, so the kept fraction stays 1 - p_drop_edge
+        ei, _ = drop_edge(ei, p_de, undirected=True, generator=generator)
+    xv = x
+    if p_df > 0:
+        xv, _ = dropout_feature(xv, p_df, generator=generator)
+    if p_mf > 0:
+        xv, _ = mask_feature(xv, p_mf, generator=generator)
+    return xv, ei
+
+
+def _setting(config: dict, key: str) -> Any:
+    if key not in config:
+        raise ValueError(f"CRW-GCL config lacks setting {key!r}")
+    return config[key]
+
+
+def train_crw(
+    data: Any | Sequence[Any],
+    config: dict,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    progress: bool = False,
+    checkpoint: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train CRW-GCL on one graph (``x``, ``edge_index``) or a list of snapshots over one feature space.
+
+    Returns ``{"model", "embedding" (CPU float32 [N, hidden] of the graph, or of
+    the last snapshot), "train" (fit's summary), "history"}``.
+
+    Example:
+        >>> from graphcl.data import sbm
+        >>> from graphcl.config import load_config
+        >>> g = sbm([20, 20], p_in=0.3, p_out=0.02, num_features=8, seed=0)
+        >>> cfg = dict(load_config("crw"), epochs=2, hidden=8)
+        >>> train_crw(g, cfg)["embedding"].shape
+        torch.Size([40, 8])
+    """
+    from graphcl.train import fit
+
+    for key in _KEYS:
+        _setting(config, key)
+    device = torch.device(device)
+    snapshots = list(data) if isinstance(data, (list, tuple)) else None
+    graphs = snapshots if snapshots is not None else [data]
+    if not graphs:
+        raise ValueError("data must be a graph or a non-empty list of snapshots")
+    for g in graphs:
+        if getattr(g, "x", None) is None:
+            raise ValueError("CRW-GCL needs node features (data.x)")
+    xs = [g.x.to(device=device, dtype=torch.float32) for g in graphs]
+    eis = [g.edge_index.to(device) for g in graphs]
+    epochs = int(config["epochs"])
+    num_views = check_positive_int(int(config["num_views"]), "num_views", minimum=2)
+    if snapshots is not None and len(snapshots) < 2:
+        raise ValueError("a snapshot sequence needs at least 2 snapshots")
+    tau = float(config["tau"])
+    p_drop = check_probability(float(config["edge_dropout"]), "edge_dropout")
+    cand = config["candidates"]
+    cand = None if cand in (None, "dense", 0) else int(cand)
+
+    seed_everything(seed)
+    model = CRWModel(xs[0].size(1), int(config["hidden"]), str(config["encoder"]), int(config["num_layers"]),
+                     str(config["activation"]), bool(config["projection"])).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
+    gen = make_generator(seed, device)
+
+    def step(epoch: int) -> float:
+        model.train()
+        opt.zero_grad(set_to_none=True)
+        if snapshots is None:
+            frames = [crw_views(xs[0], eis[0], config, gen) for _ in range(num_views)]
+        else:
+            frames = [crw_views(x, ei, config, gen) for x, ei in zip(xs, eis)]
+        zs = [model.project(model(xv, ev)) for xv, ev in frames]
+        loss = crw(zs, tau, p_drop, candidates=cand, generator=gen)
+        if bool(config["symmetric"]):
+            loss = 0.5 * (loss + crw(zs[::-1], tau, p_drop, candidates=cand, generator=gen))
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    result = fit(step, epochs, state={"model": model, "opt": opt}, checkpoint=checkpoint, resume=resume,
+                 generators={"views": gen}, progress=progress, desc="crw")
+    model.eval()
+    with torch.no_grad():
+        emb = model(xs[-1], eis[-1]).float().cpu()
+    return {"model": model, "embedding": emb, "train": result.to_dict(), "history": result.history}
+
+
+def embed(model: CRWModel, x: Tensor, edge_index: Tensor) -> Tensor:
+    """Frozen encoder output of a trained model on any graph over the same features (CPU float32).
+
+    Example:
+        >>> m = CRWModel(3, hidden=4)
+        >>> embed(m, torch.ones(2, 3), torch.tensor([[0], [1]])).shape
+        torch.Size([2, 4])
+    """
+    p = next(model.parameters())
+    model.eval()
+    with torch.no_grad():
+        return model(x.to(device=p.device, dtype=torch.float32), edge_index.to(p.device)).float().cpu()
+
+
+@register("crw", description="CRW-GCL: contrastive random walk between graph views, GCN encoder; "
+          "linear probe + node correspondence", default_dataset="cora")
+def run(dataset: str, config: dict, ctx: RunContext) -> dict:
+    from graphcl.data import load
+    from graphcl.eval import correspondence_hits, linear_probe
+    from graphcl.eval.matching import perturbed_copy
+
+    data = load(dataset, root=ctx.root)
+    if getattr(data, "x", None) is None:
+        raise ValueError(f"method 'crw' needs node features; {dataset!r} has none")
+    out = train_crw(data, config, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
+                    checkpoint=ctx.checkpoint, resume=ctx.resume)
+    emb = out["embedding"]
+    metrics: dict[str, Any] = {}
+    y = getattr(data, "y", None)
+    if y is not None and y.dim() == 1:
+        probe = linear_probe(emb, y, num_seeds=int(config.get("num_seeds", 5)),
+                             train_ratio=float(config.get("train_ratio", 0.1)),
+                             val_ratio=float(config.get("val_ratio", 0.1)), seed=ctx.seed)
+        probe["protocol"] = f"{probe['protocol']}; model after the final epoch ({config['epochs']})"
+        metrics["node_classification"] = probe
+    p = float(config.get("correspondence_p", 0.1))
+    gen = torch.Generator().manual_seed(10_000 + ctx.seed)
+    x2, ei2, truth = perturbed_copy(data.x, data.edge_index, p, generator=gen)
+    hits = correspondence_hits(emb, embed(out["model"], x2, ei2), truth)
+    hits["protocol"] = (f"copy with {p:.0%} of undirected edges dropped and as many added, {p:.0%} of feature "
+                        f"non-zeros moved, ids permuted (generator seed {10_000 + ctx.seed}); {hits['protocol']}")
+    metrics["node_correspondence"] = hits
+    train = {k: v for k, v in out["train"].items() if k != "history"}
+    return {"metrics": metrics, "history": out["history"], "train": train, "embedding": emb,
+            "labels": y if y is not None and y.dim() == 1 else None}

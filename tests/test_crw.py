@@ -1,0 +1,282 @@
+"""Contrastive random walk loss, CRW-GCL method, node-correspondence metrics."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphcl.eval import correspondence_hits
+from graphcl.eval.matching import perturbed_copy
+from graphcl.losses import crw, crw_bipartite
+from graphcl.losses.crw import crw_return_probabilities, crw_transition, neighbor_candidates
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _dense_reference(zs, tau, masks=None):
+    """Straightforward float64 CRW: explicit matrices, optional candidate masks per transition (fwd, bwd)."""
+    zs = [F.normalize(z.double(), dim=1) for z in zs]
+    T = len(zs) - 1
+    fwd, bwd = [], []
+    for t in range(T):
+        s = zs[t] @ zs[t + 1].t() / tau
+        sb = s.t().clone()
+        if masks is not None:
+            s = s.masked_fill(~masks[t][0], float("-inf"))
+            sb = sb.masked_fill(~masks[t][1], float("-inf"))
+        fwd.append(torch.softmax(s, 1))
+        bwd.append(torch.softmax(sb, 1))
+    losses = []
+    for k in range(1, T + 1):
+        p = torch.eye(zs[0].size(0), dtype=torch.float64)
+        for t in range(k):
+            p = p @ fwd[t]
+        for t in reversed(range(k)):
+            p = p @ bwd[t]
+        losses.append(-(p.diagonal() + 1e-20).log().mean())
+    return torch.stack(losses).mean()
+
+
+def _mask_from(cand, rows, cols):
+    m = torch.zeros(rows, cols, dtype=torch.bool)
+    r = torch.arange(rows).unsqueeze(1).expand_as(cand)
+    ok = cand >= 0
+    m[r[ok], cand[ok]] = True
+    return m
+
+
+# ---------------------------------------------------------------------------- loss values
+@pytest.mark.parametrize("sizes", [(6, 6), (5, 7, 4), (4, 6, 5, 3)])
+def test_crw_equals_dense_reference(sizes):
+    g = _gen(1)
+    zs = [torch.randn(n, 5, generator=g) for n in sizes]
+    ref = _dense_reference(zs, 0.3)
+    assert torch.allclose(crw(zs, 0.3).double(), ref, atol=1e-5)
+
+
+def test_crw_single_cycle_length_and_hand_value():
+    # two sets, T = 1: loss = -mean_i log sum_j A[i, j] B[j, i], computed by hand
+    za = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    zb = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    tau = 0.5
+    a = torch.softmax(F.normalize(za) @ F.normalize(zb).t() / tau, 1)
+    b = torch.softmax(F.normalize(zb) @ F.normalize(za).t() / tau, 1)
+    hand = -sum(math.log(sum(a[i, j].item() * b[j, i].item() for j in range(3))) for i in range(2)) / 2
+    assert crw([za, zb], tau).item() == pytest.approx(hand, rel=1e-5)
+    zs = [torch.randn(4, 3, generator=_gen(k)) for k in range(3)]
+    only2 = crw(zs, 0.2, cycle_lengths=[2])
+    ret = crw_return_probabilities(zs, 0.2)
+    assert only2.item() == pytest.approx(-(ret[1] + 1e-20).log().mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("sizes", [(8, 8), (7, 9, 6)])
+def test_crw_candidates_match_dense_with_masked_softmax(sizes):
+    g = _gen(2)
+    zs = [torch.randn(n, 4, generator=g) for n in sizes]
+    pairs, masks = [], []
+    for t in range(len(sizes) - 1):
+        f = torch.stack([torch.randperm(sizes[t + 1], generator=g)[:3] for _ in range(sizes[t])])
+        b = torch.stack([torch.randperm(sizes[t], generator=g)[:4] for _ in range(sizes[t + 1])])
+        b[0, 3] = -1  # padding entry
+        pairs.append((f, b))
+        masks.append((_mask_from(f, sizes[t], sizes[t + 1]), _mask_from(b, sizes[t + 1], sizes[t])))
+    ref = _dense_reference(zs, 0.4, masks)
+    assert torch.allclose(crw(zs, 0.4, candidates=pairs).double(), ref, atol=1e-5)
+
+
+def test_crw_knn_candidates_with_all_nodes_equal_dense():
+    zs = [torch.randn(6, 3, generator=_gen(k)) for k in range(3)]
+    assert torch.allclose(crw(zs, 0.3, candidates=6), crw(zs, 0.3), atol=1e-6)
+    # k < N: every walker steps only to its k most cosine-similar nodes of the next / previous set
+    masks = []
+    for t in range(2):
+        s = F.normalize(zs[t]) @ F.normalize(zs[t + 1]).t()
+        masks.append((_mask_from(s.topk(2, 1).indices, 6, 6), _mask_from(s.t().topk(2, 1).indices, 6, 6)))
+    assert torch.allclose(crw(zs, 0.3, candidates=2).double(), _dense_reference(zs, 0.3, masks), atol=1e-5)
+    # k-nearest candidates: every walker's candidates are its k most similar nodes
+    t = crw_transition(zs[0], zs[1], 0.3, candidates=torch.tensor([[0, 1]] * 6))
+    assert torch.allclose(t.sum(1), torch.ones(6))
+
+
+def test_identical_views_small_tau_gives_zero_loss():
+    z = torch.randn(40, 8, generator=_gen(3))
+    losses = [crw([z, z], tau).item() for tau in (1.0, 0.1, 0.01, 0.002)]
+    assert losses == sorted(losses, reverse=True)
+    assert losses[-1] < 1e-6
+    assert crw([z, z, z], 0.002).item() < 1e-6
+    assert crw([z, z], 0.002, candidates=5).item() < 1e-6
+
+
+# ---------------------------------------------------------------------------- edge dropout
+@pytest.mark.parametrize("p", [0.1, 0.3])
+def test_edge_dropout_rate_is_honoured(p):
+    a, b = torch.randn(300, 4, generator=_gen(4)), torch.randn(200, 4, generator=_gen(5))
+    t = crw_transition(a, b, 1.0, p, generator=_gen(6))
+    frac = (t == 0).double().mean().item()  # at tau = 1 no kept entry underflows
+    sd = math.sqrt(p * (1 - p) / t.numel())
+    assert abs(frac - p) < 5 * sd
+    assert torch.allclose(t.sum(1), torch.ones(300))
+    cand = torch.stack([torch.randperm(200, generator=_gen(i))[:50] for i in range(300)])
+    tc = crw_transition(a, b, 1.0, p, candidates=cand, generator=_gen(7))
+    sd = math.sqrt(p * (1 - p) / tc.numel())
+    assert abs((tc == 0).double().mean().item() - p) < 5 * sd
+
+
+def test_edge_dropout_deterministic_and_never_empties_a_row():
+    a, b = torch.randn(20, 4, generator=_gen(8)), torch.randn(20, 4, generator=_gen(9))
+    l1 = crw([a, b], 0.1, 0.5, generator=_gen(1))
+    l2 = crw([a, b], 0.1, 0.5, generator=_gen(1))
+    assert l1.item() == l2.item()
+    assert l1.item() != crw([a, b], 0.1, 0.5, generator=_gen(2)).item()
+    full = crw_transition(a, b, 0.5, 1.0, generator=_gen(0))  # every entry drawn: rows are kept whole
+    assert torch.allclose(full, crw_transition(a, b, 0.5))
+
+
+def test_gradients_finite_at_small_tau():
+    zs = [torch.randn(30, 6, generator=_gen(k), requires_grad=True) for k in range(3)]
+    for cand in (None, 5):
+        loss = crw(zs, 0.01, 0.1, candidates=cand, generator=_gen(0))
+        grads = torch.autograd.grad(loss, zs)
+        assert torch.isfinite(loss)
+        assert all(torch.isfinite(gr).all() for gr in grads)
+        assert any(gr.abs().sum() > 0 for gr in grads)
+
+
+# ---------------------------------------------------------------------------- bipartite
+def test_bipartite_cycle():
+    za, zb = torch.randn(5, 3, generator=_gen(10)), torch.randn(8, 3, generator=_gen(11))
+    a = torch.softmax(F.normalize(za) @ F.normalize(zb).t() / 0.2, 1)
+    b = torch.softmax(F.normalize(zb) @ F.normalize(za).t() / 0.2, 1)
+    ab = -(a @ b).diagonal().log().mean()
+    ba = -(b @ a).diagonal().log().mean()
+    assert crw_bipartite(za, zb, 0.2, symmetric=False).item() == pytest.approx(ab.item(), rel=1e-5)
+    assert crw_bipartite(za, zb, 0.2).item() == pytest.approx(0.5 * (ab + ba).item(), rel=1e-5)
+    cand = (torch.arange(8).repeat(5, 1), torch.arange(5).repeat(8, 1))
+    assert crw_bipartite(za, zb, 0.2, candidates=cand).item() == pytest.approx(0.5 * (ab + ba).item(), rel=1e-5)
+
+
+# ---------------------------------------------------------------------------- candidates
+def test_neighbor_candidates():
+    ei = torch.tensor([[0, 1, 1, 2, 2, 2], [1, 0, 2, 1, 2, 1]])  # duplicate 2->1 and a self-loop
+    assert neighbor_candidates(ei).tolist() == [[0, 1, -1], [0, 1, 2], [1, 2, -1]]
+    assert neighbor_candidates(ei, self_loops=False).tolist() == [[1, -1], [0, 2], [1, -1]]
+    ring = torch.tensor([[i for i in range(10)] * 2, [(i + 1) % 10 for i in range(10)] + [(i - 1) % 10
+                                                                                         for i in range(10)]])
+    c = neighbor_candidates(ring, max_degree=1, generator=_gen(0))
+    assert c.shape == (10, 2)
+    assert all(int(c[i, 1 if c[i, 0] == i else 0]) in ((i + 1) % 10, (i - 1) % 10) for i in range(10))
+    z = torch.randn(10, 4, generator=_gen(1))
+    nb = neighbor_candidates(ring)
+    assert torch.isfinite(crw([z, z], 0.1, candidates=[(nb, nb)]))
+
+
+# ---------------------------------------------------------------------------- errors
+def test_crw_errors():
+    z = torch.randn(4, 3)
+    with pytest.raises(ValueError, match="tau"):
+        crw([z, z], 0.0)
+    with pytest.raises(ValueError, match="edge_dropout"):
+        crw([z, z], 0.1, 1.5)
+    with pytest.raises(ValueError, match="at least 2"):
+        crw([z], 0.1)
+    with pytest.raises(TypeError, match="sequence"):
+        crw(z, 0.1)
+    with pytest.raises(ValueError, match=r"embeddings\[1\]"):
+        crw([z, torch.randn(4, 5)], 0.1)
+    with pytest.raises(ValueError, match="cycle_lengths"):
+        crw([z, z], 0.1, cycle_lengths=[2])
+    with pytest.raises(ValueError, match="candidates"):
+        crw([z, z], 0.1, candidates=[(torch.zeros(3, 2, dtype=torch.long), torch.zeros(4, 2, dtype=torch.long))])
+    with pytest.raises(ValueError, match="candidates"):
+        crw([z, z], 0.1, candidates=[(torch.full((4, 2), 9), torch.zeros(4, 2, dtype=torch.long))])
+    with pytest.raises(ValueError, match="candidates"):
+        crw([z, z], 0.1, candidates=0)
+
+
+# ---------------------------------------------------------------------------- matching
+def test_correspondence_hits_vs_bruteforce():
+    g = _gen(12)
+    za, zb = torch.randn(30, 4, generator=g), torch.randn(25, 4, generator=g)
+    truth = torch.randint(0, 25, (30,), generator=g)
+    truth[3] = -1
+    out = correspondence_hits(za, zb, truth, ks=(1, 5), block_size=7)
+    s = F.normalize(za) @ F.normalize(zb).t()
+    ranks = [int((s[i] > s[i, truth[i]]).sum()) for i in range(30) if truth[i] >= 0]
+    assert out["num_queries"] == 29
+    assert out["hits@1"] == pytest.approx(sum(r < 1 for r in ranks) / 29)
+    assert out["hits@5"] == pytest.approx(sum(r < 5 for r in ranks) / 29)
+    assert out["mean_rank"] == pytest.approx(sum(r + 1 for r in ranks) / 29)
+
+
+def test_correspondence_hits_ties_and_errors():
+    z = torch.ones(4, 2)  # all tied: the counterpart is at a uniformly random position among 4
+    out = correspondence_hits(z, z, torch.arange(4), ks=(1, 2, 4))
+    assert (out["hits@1"], out["hits@2"], out["hits@4"], out["mean_rank"]) == (0.25, 0.5, 1.0, 2.5)
+    with pytest.raises(ValueError, match="truth"):
+        correspondence_hits(z, z, torch.arange(3))
+    with pytest.raises(ValueError, match="truth"):
+        correspondence_hits(z, z, torch.tensor([0, 1, 2, 4]))
+    with pytest.raises(TypeError, match="truth"):
+        correspondence_hits(z, z, torch.zeros(4))
+    with pytest.raises(ValueError, match="ks"):
+        correspondence_hits(z, z, torch.arange(4), ks=(0,))
+
+
+def test_perturbed_copy_counts_and_permutation():
+    g = _gen(13)
+    n = 60
+    u = torch.randint(0, n, (300,), generator=g)
+    v = torch.randint(0, n, (300,), generator=g)
+    keep = u != v
+    pairs = torch.unique(torch.minimum(u, v)[keep] * n + torch.maximum(u, v)[keep])
+    und = torch.stack([pairs // n, pairs % n])
+    ei = torch.cat([und, und.flip(0)], 1)
+    x = (torch.rand(n, 20, generator=g) < 0.2).float()
+    x2, ei2, truth = perturbed_copy(x, ei, 0.2, generator=_gen(0))
+    assert sorted(truth.tolist()) == list(range(n))
+    e_u = pairs.numel()
+    m = round(0.2 * e_u)
+    assert ei2.size(1) == 2 * e_u  # as many added as dropped
+    inv = torch.empty_like(truth)
+    inv[truth] = torch.arange(n)
+    back = inv[ei2]  # copy edges in original ids
+    bkeys = set((back[0] * n + back[1]).tolist())
+    okeys = set((ei[0] * n + ei[1]).tolist())
+    assert len(bkeys) == 2 * e_u
+    assert len(bkeys & okeys) == 2 * (e_u - m)
+    assert all((b % n) * n + b // n in bkeys for b in bkeys)  # symmetric
+    xb = x2[truth]
+    assert xb.sum() == x.sum()
+    assert int(((xb == 0) & (x == 1)).sum()) == round(0.2 * int(x.sum()))
+    xg = torch.randn(n, 3, generator=g)
+    xg2, _, t2 = perturbed_copy(xg, ei, 0.1, generator=_gen(1))
+    assert 0 < (xg2[t2] - xg).abs().max() < 1.0
+    with pytest.raises(ValueError, match="p"):
+        perturbed_copy(x, ei, 1.5)
+
+
+# ---------------------------------------------------------------------------- method
+def test_train_crw_deterministic_and_registered():
+    from graphcl.config import load_config
+    from graphcl.data import sbm
+    from graphcl.methods import get_method
+    from graphcl.methods.crw import train_crw
+
+    data = sbm([15, 15], p_in=0.3, p_out=0.03, num_features=6, seed=0)
+    cfg = dict(load_config("crw"), epochs=3, hidden=8)
+    a = train_crw(data, cfg, seed=1)
+    b = train_crw(data, cfg, seed=1)
+    assert torch.equal(a["embedding"], b["embedding"])
+    assert len(a["history"]) == 3 and all(math.isfinite(h["loss"]) for h in a["history"])
+    knn = train_crw(data, dict(cfg, candidates=5, num_views=3, symmetric=True), seed=1)
+    assert knn["embedding"].shape == (30, 8)
+    snaps = train_crw([data, data, data], cfg, seed=0)  # snapshots as frames
+    assert snaps["embedding"].shape == (30, 8)
+    assert get_method("crw").name == "crw"
+    with pytest.raises(ValueError, match="lacks setting"):
+        train_crw(data, {"epochs": 1}, seed=0)
