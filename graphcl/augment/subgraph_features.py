@@ -1,0 +1,307 @@
+"""Structural node features of small graphs (GCC's subgraph featurisation).
+
+GCC (Qiu et al. KDD 2020) describes every node of a sampled subgraph by
+
+* the top-``k`` eigenvectors of the subgraph's normalised adjacency
+  ``D^-1/2 A D^-1/2`` (largest eigenvalues first, ``k = min(n - 2, k)``, rows
+  L2-normalised, zero padded to ``k`` columns), a "positional embedding";
+* its degree inside the subgraph (GCC embeds it with a learned table);
+* a flag marking the ego node.
+
+Eigenvectors are only defined up to sign. :func:`fix_eigenvector_signs` picks
+one sign per eigenvector deterministically: the sign that makes the sum of its
+entries positive; when that sum is (numerically) zero, the sign that makes its
+largest-magnitude entry positive (first such entry on ties). The first rule
+does not depend on the order of the nodes, so for an eigenvalue of
+multiplicity one the features of a node do not change when the other nodes of
+its subgraph are relabelled (a repeated eigenvalue has no canonical basis: no
+rule can make those columns relabelling invariant).
+
+:func:`subgraph_positional_features` works on a whole batch of graphs given as
+one disjoint union (``edge_index`` plus node offsets ``ptr``): graphs are
+sorted by size, grouped, padded to the largest of their group and solved with
+one batched ``torch.linalg.eigh`` per group. Padding nodes get the diagonal
+value ``-2``, below the spectrum ``[-1, 1]`` of every real block, so that they
+never mix with real eigenvectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from graphcl.validation import check_edge_index, check_positive_int
+
+__all__ = [
+    "fix_eigenvector_signs",
+    "subgraph_positional_features",
+    "SubgraphBatch",
+    "collate_subgraphs",
+    "subgraph_batch",
+]
+
+_PAD_DIAG = -2.0
+
+
+def fix_eigenvector_signs(vectors: Tensor, mask: Tensor | None = None, eps: float = 1e-6) -> Tensor:
+    """Flip eigenvector columns to a deterministic sign.
+
+    Args:
+        vectors: ``[..., n, k]`` eigenvectors in the columns.
+        mask: optional ``[..., n]`` boolean, the rows that are real nodes
+            (padding rows are ignored by the rule).
+        eps: a column whose entry sum is below ``eps`` in magnitude falls back to
+            the largest-magnitude-entry rule.
+
+    Returns:
+        A tensor of the same shape: every column multiplied by ``+1`` or ``-1`` so
+        that its entry sum is positive (or, when that sum is ~0, its
+        largest-magnitude entry is positive).
+
+    Example:
+        >>> v = torch.tensor([[-0.6, 0.8], [-0.8, -0.6]])
+        >>> fix_eigenvector_signs(v).tolist()
+        [[0.6000000238418579, 0.800000011920929], [0.800000011920929, -0.6000000238418579]]
+    """
+    if not isinstance(vectors, Tensor):
+        raise TypeError(f"vectors must be a torch.Tensor, got {type(vectors).__name__}")
+    if vectors.dim() < 2:
+        raise ValueError(f"vectors must have shape [..., n, k], got {list(vectors.shape)}")
+    if not vectors.is_floating_point():
+        raise TypeError(f"vectors must be a floating-point tensor, got {vectors.dtype}")
+    v = vectors
+    if mask is not None:
+        if mask.shape != vectors.shape[:-1]:
+            raise ValueError(f"mask must have shape {list(vectors.shape[:-1])}, got {list(mask.shape)}")
+        v = vectors * mask.unsqueeze(-1).to(vectors.dtype)
+    total = v.sum(dim=-2)  # [..., k]
+    idx = v.abs().argmax(dim=-2, keepdim=True)  # first index of the largest magnitude
+    peak = torch.gather(v, -2, idx).squeeze(-2)
+    sign = torch.where(total.abs() > eps, torch.sign(total), torch.sign(peak))
+    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
+    return vectors * sign.unsqueeze(-2)
+
+
+def _check_ptr(ptr: Tensor, num_nodes: int | None) -> Tensor:
+    if not isinstance(ptr, Tensor):
+        raise TypeError(f"ptr must be a torch.Tensor, got {type(ptr).__name__}")
+    if ptr.dim() != 1 or ptr.numel() < 1 or ptr.dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"ptr must be a non-empty 1-D integer tensor of node offsets, got shape {list(ptr.shape)} "
+                         f"and dtype {ptr.dtype}")
+    ptr = ptr.long()
+    if int(ptr[0]) != 0 or bool((ptr.diff() < 0).any()):
+        raise ValueError("ptr must start at 0 and be non-decreasing")
+    if num_nodes is not None and int(ptr[-1]) != num_nodes:
+        raise ValueError(f"ptr[-1] must equal the number of nodes {num_nodes}, got {int(ptr[-1])}")
+    return ptr
+
+
+def subgraph_positional_features(
+    edge_index: Tensor,
+    ptr: Tensor,
+    k: int = 32,
+    *,
+    group_size: int = 32,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """GCC positional features of every node of a batch of graphs.
+
+    For each graph (nodes ``ptr[g] .. ptr[g+1]-1`` of the disjoint union), the
+    eigenvectors of its ``D^-1/2 A D^-1/2`` (``A`` counts stored edges, ``D``
+    its row sums clamped at 1) with the ``min(n - 2, k)`` largest eigenvalues,
+    largest first, signs fixed by :func:`fix_eigenvector_signs`, rows
+    L2-normalised, zero padded to ``k`` columns. Edges must not cross graphs.
+
+    Args:
+        edge_index: ``[2, E]`` edges of the union (store both directions for an
+            undirected graph).
+        ptr: ``[B + 1]`` node offsets, ``ptr[0] = 0``, ``ptr[-1] = N``.
+        k: number of eigenvectors (feature width).
+        group_size: graphs per batched eigendecomposition (sorted by size).
+        dtype: precision of the eigendecomposition.
+
+    Returns:
+        ``float32 [N, k]`` on ``edge_index``'s device.
+
+    Example:
+        >>> ei = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+        >>> subgraph_positional_features(ei, torch.tensor([0, 3, 5]), k=4).shape
+        torch.Size([5, 4])
+    """
+    ptr = _check_ptr(ptr, None)
+    num_nodes = int(ptr[-1])
+    check_edge_index(edge_index, num_nodes, "edge_index")
+    k = check_positive_int(k, "k")
+    group_size = check_positive_int(group_size, "group_size")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
+    dev = edge_index.device
+    ptr = ptr.to(dev)
+    out = torch.zeros(num_nodes, k, dtype=torch.float32, device=dev)
+    num_graphs = ptr.numel() - 1
+    if num_graphs == 0 or num_nodes == 0:
+        return out
+    sizes = ptr.diff()
+    graph_of = torch.repeat_interleave(torch.arange(num_graphs, device=dev), sizes)
+    local = torch.arange(num_nodes, device=dev) - ptr[graph_of]
+    src, dst = edge_index[0], edge_index[1]
+    if bool((graph_of[src] != graph_of[dst]).any()):
+        raise ValueError("edge_index has edges between different graphs of ptr")
+    deg = torch.bincount(src, minlength=num_nodes).to(dtype)
+    dinv = deg.clamp(min=1).pow(-0.5)
+    # Group graphs of similar size: sort by size, cut into groups of `group_size`.
+    order = torch.argsort(sizes, stable=True)
+    group_of_graph = torch.empty_like(order)
+    group_of_graph[order] = torch.arange(num_graphs, device=dev) // group_size
+    slot_of_graph = torch.empty_like(order)
+    slot_of_graph[order] = torch.arange(num_graphs, device=dev) % group_size
+    num_groups = (num_graphs + group_size - 1) // group_size
+    node_group = group_of_graph[graph_of]
+    edge_group = node_group[src]
+    n_order = torch.argsort(node_group, stable=True)
+    e_order = torch.argsort(edge_group, stable=True)
+    n_chunks = torch.split(n_order, torch.bincount(node_group, minlength=num_groups).tolist())
+    e_chunks = torch.split(e_order, torch.bincount(edge_group, minlength=num_groups).tolist())
+    group_max = torch.zeros(num_groups, dtype=torch.long, device=dev).scatter_reduce_(
+        0, group_of_graph, sizes, reduce="amax").tolist()
+    for gi in range(num_groups):
+        m = int(group_max[gi])
+        nodes = n_chunks[gi]
+        if m == 0 or nodes.numel() == 0:
+            continue
+        g_count = min(group_size, num_graphs - gi * group_size)
+        slot_n = slot_of_graph[graph_of[nodes]]
+        loc_n = local[nodes]
+        mat = torch.zeros(g_count, m, m, dtype=dtype, device=dev)
+        real = torch.zeros(g_count, m, dtype=torch.bool, device=dev)
+        real[slot_n, loc_n] = True
+        es = e_chunks[gi]
+        s, t = src[es], dst[es]
+        vals = dinv[s] * dinv[t]
+        mat.index_put_((slot_of_graph[graph_of[s]], local[s], local[t]), vals, accumulate=True)
+        diag = torch.where(real, torch.zeros((), dtype=dtype, device=dev),
+                           torch.full((), _PAD_DIAG, dtype=dtype, device=dev))
+        mat = mat + torch.diag_embed(diag)
+        _, vecs = torch.linalg.eigh(mat)  # ascending eigenvalues; padding ones (-2) come first
+        take = min(k, m)
+        vecs = vecs.flip(-1)[..., :take]  # largest eigenvalues first
+        n_real = real.sum(1)  # [g_count]
+        keep = torch.arange(take, device=dev).unsqueeze(0) < (n_real - 2).clamp(min=0).unsqueeze(1)
+        vecs = fix_eigenvector_signs(vecs, real) * keep.unsqueeze(1).to(dtype)
+        vecs = vecs * real.unsqueeze(-1).to(dtype)
+        vecs = torch.nn.functional.normalize(vecs, p=2, dim=-1)
+        out[nodes, :take] = vecs[slot_n, loc_n].to(torch.float32)
+    return out
+
+
+@dataclass
+class SubgraphBatch:
+    """A batch of small graphs with GCC input features.
+
+    ``edge_index`` (union, local ids offset by ``ptr``), ``batch`` (graph of every
+    node), ``ptr`` ``[B + 1]``, ``pos`` ``[N, k]`` positional features, ``degree``
+    ``[N]`` degree inside the graph, ``ego`` ``[N]`` bool flag, ``num_graphs``.
+    """
+
+    edge_index: Tensor
+    batch: Tensor
+    ptr: Tensor
+    pos: Tensor
+    degree: Tensor
+    ego: Tensor
+    num_graphs: int
+
+    def to(self, device: torch.device | str) -> SubgraphBatch:
+        return SubgraphBatch(self.edge_index.to(device), self.batch.to(device), self.ptr.to(device),
+                             self.pos.to(device), self.degree.to(device), self.ego.to(device), self.num_graphs)
+
+
+def collate_subgraphs(
+    graphs: list[tuple[int, Tensor]],
+    k: int = 32,
+    egos: Tensor | None = None,
+    *,
+    group_size: int = 32,
+    dtype: torch.dtype = torch.float64,
+) -> SubgraphBatch:
+    """Collate ``(num_nodes, edge_index)`` graphs into a :class:`SubgraphBatch` with GCC features.
+
+    ``egos`` gives each graph's ego as a local node id (default 0, the ego of
+    :func:`graphcl.walks.rwr_subgraphs`).
+
+    Example:
+        >>> b = collate_subgraphs([(3, torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])), (1, torch.zeros(2, 0).long())])
+        >>> b.pos.shape, b.degree.tolist(), b.ego.tolist()
+        (torch.Size([4, 32]), [1, 2, 1, 0], [True, False, False, True])
+    """
+    if not isinstance(graphs, (list, tuple)):
+        raise TypeError(f"graphs must be a list of (num_nodes, edge_index), got {type(graphs).__name__}")
+    if len(graphs) == 0:
+        raise ValueError("graphs must not be empty")
+    sizes = []
+    for i, item in enumerate(graphs):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"graphs[{i}] must be a (num_nodes, edge_index) pair")
+        n, ei = item
+        n = int(n)
+        if n < 1:
+            raise ValueError(f"graphs[{i}] must have at least one node, got {n}")
+        if not isinstance(ei, Tensor) or ei.dim() != 2 or ei.size(0) != 2:
+            raise ValueError(f"graphs[{i}] edge_index must be a [2, E] tensor")
+        if ei.numel() and (int(ei.min()) < 0 or int(ei.max()) >= n):
+            raise ValueError(f"graphs[{i}] edge_index has node ids outside [0, {n})")
+        sizes.append(n)
+    dev = graphs[0][1].device
+    size_t = torch.tensor(sizes, dtype=torch.long, device=dev)
+    ptr = torch.zeros(len(sizes) + 1, dtype=torch.long, device=dev)
+    ptr[1:] = torch.cumsum(size_t, 0)
+    counts = torch.tensor([int(g[1].size(1)) for g in graphs], dtype=torch.long, device=dev)
+    shift = torch.repeat_interleave(ptr[:-1], counts)
+    edge_index = torch.cat([g[1].to(dev).long() for g in graphs], dim=1) + shift
+    return subgraph_batch(edge_index, ptr, egos, k, group_size=group_size, dtype=dtype)
+
+
+def subgraph_batch(
+    edge_index: Tensor,
+    ptr: Tensor,
+    egos: Tensor | None = None,
+    k: int = 32,
+    *,
+    group_size: int = 32,
+    dtype: torch.dtype = torch.float64,
+) -> SubgraphBatch:
+    """A :class:`SubgraphBatch` with GCC features from a disjoint union (``edge_index``, node offsets ``ptr``).
+
+    ``egos``: each graph's ego as a local id (default 0).
+
+    Example:
+        >>> b = subgraph_batch(torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 2, 3]), k=4)
+        >>> b.num_graphs, b.batch.tolist(), b.ego.tolist()
+        (2, [0, 0, 1], [True, False, True])
+    """
+    ptr = _check_ptr(ptr, None)
+    num_nodes = int(ptr[-1])
+    check_edge_index(edge_index, num_nodes, "edge_index")
+    dev = edge_index.device
+    ptr = ptr.to(dev)
+    size_t = ptr.diff()
+    if bool((size_t < 1).any()):
+        raise ValueError("every graph of ptr must have at least one node")
+    num_graphs = size_t.numel()
+    edge_index = edge_index.long()
+    batch = torch.repeat_interleave(torch.arange(num_graphs, device=dev), size_t)
+    if egos is None:
+        ego_local = torch.zeros(num_graphs, dtype=torch.long, device=dev)
+    else:
+        if not isinstance(egos, Tensor) or egos.shape != (num_graphs,):
+            raise ValueError(f"egos must be a tensor of shape [{num_graphs}]")
+        ego_local = egos.to(dev).long()
+        if bool(((ego_local < 0) | (ego_local >= size_t)).any()):
+            raise ValueError("egos must be local node ids inside their graphs")
+    ego = torch.zeros(num_nodes, dtype=torch.bool, device=dev)
+    ego[ptr[:-1] + ego_local] = True
+    degree = torch.bincount(edge_index[0], minlength=num_nodes)
+    pos = subgraph_positional_features(edge_index, ptr, k, group_size=group_size, dtype=dtype)
+    return SubgraphBatch(edge_index, batch, ptr, pos, degree, ego, num_graphs)
