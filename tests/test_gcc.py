@@ -346,7 +346,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="pos_dim=4"):
         GCCEncoder(pos_dim=4, hidden=8)(collate_subgraphs([(7, _G7)], k=8))
     with pytest.raises(TypeError, match="graph must be a CSRGraph"):
-        rwr_induced_subgraphs(_G7, torch.tensor([0]))
+        rwr_induced_subgraphs([0, 1], torch.tensor([0]))
 
 
 # --------------------------------------------------------------------------- method entry point

@@ -10,8 +10,9 @@ iteration on CPU or CUDA:
   ``O(sum deg^2)`` alias tables are built.
 * :func:`walks_per_node` -- the DeepWalk/node2vec corpus: every node as a start,
   several shuffled passes, generated in memory-bounded batches.
-* :func:`random_walk_with_restart`, :func:`rwr_subgraph`, :func:`rwr_subgraphs` --
-  walks with restart to the ego and the induced subgraphs GCC samples.
+* :func:`random_walk_with_restart`, :func:`rwr_subgraph`, :func:`rwr_subgraphs`,
+  :func:`rwr_induced_subgraphs` (the same as one disjoint union) -- walks with restart
+  to the ego and the induced subgraphs GCC samples.
 
 Walkers on nodes without out-neighbours stop (their rows continue with ``-1``);
 randomness comes only from the ``generator`` argument.
@@ -27,6 +28,7 @@ Example:
 from graphcl.walks.engine import (
     random_walk,
     random_walk_with_restart,
+    rwr_induced_subgraphs,
     rwr_subgraph,
     rwr_subgraphs,
     walks_per_node,
@@ -46,6 +48,7 @@ __all__ = [
     "random_walk_with_restart",
     "rwr_subgraph",
     "rwr_subgraphs",
+    "rwr_induced_subgraphs",
     "repelling_walks",
     "walk_ensemble",
     "ENSEMBLES",

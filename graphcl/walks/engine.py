@@ -571,6 +571,51 @@ def rwr_subgraphs(
         >>> [int(nodes[0]) for nodes, _ in subs]
         [0, 2]
     """
+    ei, ptr, nodes = rwr_induced_subgraphs(graph, egos, restart_prob, max_steps, max_nodes, generator,
+                                           num_nodes=num_nodes)
+    if ptr.numel() == 1:
+        return []
+    counts = ptr.diff()
+    e_counts = torch.bincount(torch.searchsorted(ptr, ei[0], right=True) - 1, minlength=counts.numel())
+    local = ei - torch.repeat_interleave(ptr[:-1], e_counts)
+    return list(zip(torch.split(nodes, counts.tolist()), torch.split(local, e_counts.tolist(), dim=1)))
+
+
+def rwr_induced_subgraphs(
+    graph: CSRGraph | Tensor | Any,
+    egos: Tensor,
+    restart_prob: float = 0.8,
+    max_steps: int = 256,
+    max_nodes: int | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    symmetric: bool = False,
+    num_nodes: int | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The subgraphs of :func:`rwr_subgraphs` as one disjoint union (the engine behind it).
+
+    Same walks (same generator use), same nodes in the same order (ego first,
+    then by first visit, at most ``max_nodes``), same induced edges; but the
+    edges are found, for every kept node ``u`` of a subgraph of ``n_i`` nodes, by
+    the cheaper exact test: expanding its out-edges (cost ``deg(u)``) or testing
+    it against the ``n_i`` kept nodes with :meth:`CSRGraph.has_edge` (cost
+    ``n_i``). Always expanding would cost the sum of the kept nodes' degrees:
+    large when walks touch hubs, as GCC's deg^0.75 egos do.
+    Edges come sorted by (source, target) position. With ``symmetric=True``
+    (promise: every edge has its reverse) a hub's edges to expanded nodes are
+    read off their expansions, and only hub-hub pairs are tested.
+
+    Returns:
+        ``(edge_index [2, E], ptr [B + 1], nodes [N])``: edges relabelled to union
+        positions; subgraph ``i`` holds union nodes ``ptr[i] .. ptr[i+1]-1``,
+        whose graph ids are ``nodes[ptr[i]:ptr[i+1]]``.
+
+    Example:
+        >>> g = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]]))
+        >>> ei, ptr, nodes = rwr_induced_subgraphs(g, torch.tensor([0, 2]), generator=torch.Generator().manual_seed(0))
+        >>> int(nodes[ptr[0]]), int(nodes[ptr[1]])
+        (0, 2)
+    """
     graph = _as_graph(graph, num_nodes)
     restart_prob = check_probability(restart_prob, "restart_prob")
     max_steps = check_positive_int(max_steps, "max_steps", minimum=0)
@@ -578,14 +623,10 @@ def rwr_subgraphs(
         max_nodes = check_positive_int(max_nodes, "max_nodes")
     egos = _check_start(egos, graph, "egos")
     generator = check_generator(generator, graph.device)
-    b = egos.numel()
-    dev = graph.device
-    n = max(graph.num_nodes, 1)
-    if b == 0:
-        return []
     trace = _rwr(_walk_index(graph), egos, max_steps, restart_prob, generator)  # [B, T]
-    steps = trace.size(1)
-    # First visit of every (walk, node) pair; keys ordered by walk then node.
+    dev = trace.device
+    b, steps = trace.shape
+    n = max(graph.num_nodes, 1)
     walk_id = torch.arange(b, device=dev).repeat_interleave(steps)
     key = walk_id * n + trace.reshape(-1)
     pos = torch.arange(steps, device=dev).repeat(b)
@@ -594,42 +635,70 @@ def rwr_subgraphs(
     first.scatter_reduce_(0, inv, pos, reduce="amin")
     u_walk = torch.div(uniq, n, rounding_mode="floor")
     u_node = uniq - u_walk * n
-    # Order each walk's nodes by first visit (the ego, at position 0, comes first).
-    order = torch.argsort(u_walk * (steps + 1) + first)
+    order = torch.argsort(u_walk * (steps + 1) + first)  # ego (first = 0) leads every walk
     u_walk, u_node = u_walk[order], u_node[order]
     counts = torch.bincount(u_walk, minlength=b)
-    offsets = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(u_walk.numel(), device=dev) - offsets[u_walk]
+    starts = torch.cumsum(counts, 0) - counts
     if max_nodes is not None:
+        rank = torch.arange(u_walk.numel(), device=dev) - starts[u_walk]
         keep = rank < max_nodes
-        u_walk, u_node, rank = u_walk[keep], u_node[keep], rank[keep]
-        counts = torch.clamp(counts, max=max_nodes)
-    # Induced edges: expand the out-edges of every kept node, keep those whose
-    # target is kept in the same walk, relabel by rank.
-    member_key = u_walk * n + u_node
-    m_sorted, m_order = torch.sort(member_key)
+        u_walk, u_node = u_walk[keep], u_node[keep]
+        counts = counts.clamp(max=max_nodes)
+        starts = torch.cumsum(counts, 0) - counts
+    ptr = torch.zeros(b + 1, dtype=torch.long, device=dev)
+    ptr[1:] = torch.cumsum(counts, 0)
+    # Per kept node u of walk w, the cheaper of two exact tests: expand u's out-edges and look
+    # their targets up among w's kept nodes (cost deg(u)), or test u against each of w's kept
+    # nodes with has_edge (cost counts[w]).
+    num_kept = u_node.numel()
+    idx = torch.arange(num_kept, device=dev)
     deg = graph.degree[u_node]
-    e_src = torch.repeat_interleave(torch.arange(u_node.numel(), device=dev), deg)
-    e_start = torch.repeat_interleave(graph.rowptr[u_node], deg)
-    e_off = torch.arange(e_src.numel(), device=dev) - torch.repeat_interleave(
-        torch.cumsum(deg, 0) - deg, deg
-    )
-    e_dst_node = graph.col[e_start + e_off]
-    qkey = u_walk[e_src] * n + e_dst_node
-    if m_sorted.numel():
-        hit = torch.searchsorted(m_sorted, qkey).clamp_(max=m_sorted.numel() - 1)
-        found = m_sorted[hit] == qkey
+    expand = deg <= counts[u_walk]
+    # (a) expansion
+    ex = idx[expand]
+    ex_deg = deg[ex]
+    e_src = torch.repeat_interleave(ex, ex_deg)
+    e_off = torch.arange(e_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(ex_deg, 0) - ex_deg,
+                                                                                ex_deg)
+    e_tgt = graph.col[graph.rowptr[u_node[e_src]] + e_off]
+    member = u_walk * n + u_node
+    m_sorted, m_order = torch.sort(member)
+    qkey = u_walk[e_src] * n + e_tgt
+    if num_kept:
+        hit = torch.searchsorted(m_sorted, qkey).clamp_(max=num_kept - 1)
+        e_found = m_sorted[hit] == qkey
+        e_dst = m_order[hit[e_found]]
     else:
-        hit = qkey
-        found = torch.zeros_like(qkey, dtype=torch.bool)
-    e_walk = u_walk[e_src][found]
-    e_src_local = rank[e_src][found]
-    e_dst_local = rank[m_order[hit[found]]]
-    e_counts = torch.bincount(e_walk, minlength=b)
-    node_chunks = torch.split(u_node, counts.tolist())
-    ei = torch.stack([e_src_local, e_dst_local])
-    edge_chunks = torch.split(ei, e_counts.tolist(), dim=1)
-    return [(nd, ec) for nd, ec in zip(node_chunks, edge_chunks)]
+        e_found = torch.zeros_like(qkey, dtype=torch.bool)
+        e_dst = qkey[:0]
+    e_src = e_src[e_found]
+    # (b) pair tests for the hub nodes
+    pr = idx[~expand]
+    if symmetric:
+        # u -> v with v expanded is the reverse of the found v -> u: only hub-hub pairs remain.
+        e_dst_hub = ~expand[e_dst]
+        rev_src, rev_dst = e_dst[e_dst_hub], e_src[e_dst_hub]
+        hub_counts = torch.bincount(u_walk[pr], minlength=b)
+        hub_starts = torch.cumsum(hub_counts, 0) - hub_counts
+        rep = hub_counts[u_walk[pr]]
+        p_i = torch.repeat_interleave(torch.arange(pr.numel(), device=dev), rep)
+        within = torch.arange(p_i.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
+        p_src = pr[p_i]
+        p_dst = pr[hub_starts[u_walk[p_src]] + within]
+    else:
+        rev_src = rev_dst = e_src[:0]
+        rep = counts[u_walk[pr]]
+        p_src = torch.repeat_interleave(pr, rep)
+        within = torch.arange(p_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
+        p_dst = starts[u_walk[p_src]] + within
+    # has_edge binary-searches the sorted edge keys: sorted queries make that cache friendly (~4x faster)
+    p_order = torch.argsort(u_node[p_src] * n + u_node[p_dst])
+    p_src, p_dst = p_src[p_order], p_dst[p_order]
+    p_found = graph.has_edge(u_node[p_src], u_node[p_dst])
+    src = torch.cat([e_src, rev_src, p_src[p_found]])
+    dst = torch.cat([e_dst, rev_dst, p_dst[p_found]])
+    order = torch.argsort(src * max(num_kept, 1) + dst)
+    return torch.stack([src[order], dst[order]]), ptr, u_node
 
 
 def rwr_subgraph(
