@@ -119,3 +119,16 @@ def test_scalar_checks():
         check_node_ids(torch.tensor([1, 7]), 5)
     with pytest.raises(TypeError, match="generator must be a torch.Generator"):
         check_generator(42)
+
+
+def test_has_edge_large_query_batch_equals_dense():
+    gen = torch.Generator().manual_seed(3)
+    ei = torch.randint(0, 300, (2, 3000), generator=gen)
+    g = CSRGraph.from_edge_index(ei, 300)
+    dense = torch.zeros(300, 300, dtype=torch.bool)
+    dense[ei[0], ei[1]] = True
+    u = torch.randint(-1, 300, (60_000,), generator=gen)  # above the sorting threshold, with -1 padding
+    x = torch.randint(0, 300, (60_000,), generator=gen)
+    expect = dense[u.clamp(min=0), x] & (u >= 0)
+    assert torch.equal(g.has_edge(u, x), expect)
+    assert torch.equal(g.has_edge(u.view(200, 300), x.view(200, 300)), expect.view(200, 300))
