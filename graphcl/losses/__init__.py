@@ -8,8 +8,10 @@ Example:
     torch.Size([])
 """
 
+from graphcl.losses.crw import crw, crw_bipartite
 from graphcl.losses.infonce import BLOCK_ELEMENTS, MAX_BLOCK, default_block_size, infonce, infonce_dense
 from graphcl.losses.metrics import alignment, uniformity
+from graphcl.losses.pamc import dec_soft_assignment, dec_target_distribution, meta_nodes, pamc_loss, rhop_positives
 
 __all__ = [
     "infonce",
@@ -19,4 +21,11 @@ __all__ = [
     "BLOCK_ELEMENTS",
     "alignment",
     "uniformity",
+    "crw",
+    "crw_bipartite",
+    "dec_soft_assignment",
+    "dec_target_distribution",
+    "rhop_positives",
+    "meta_nodes",
+    "pamc_loss",
 ]

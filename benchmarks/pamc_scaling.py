@@ -1,0 +1,336 @@
+"""PamC meta-node loss vs full pairwise InfoNCE: time and memory from 10k to 200k nodes,
+plus one full GRACE epoch on a 200k-node graph.
+
+Loss benchmark. Synthetic planted-partition graph (``K`` equal blocks, average
+degree ``--degree``, 80 % of the edges inside a block; vectorised generator,
+O(E)), fixed embeddings ``z [N, d]`` (block signal + Gaussian noise). For every
+N one FRESH subprocess runs, in this order and interleaved ``--repeats`` times:
+
+* PamC: ``pamc_loss(z, q, A^(r) positives, tau=1)`` forward + backward with
+  fixed assignments ``q`` (``pamc``), and with ``q = dec_soft_assignment(z, mu)``
+  inside the autograd graph (``pamc+dec``); r-hop positives precomputed once and
+  timed separately as ``positives_s``;
+* InfoNCE: ``graphcl.losses.infonce(z1, z2, tau=0.5)`` (GRACE's symmetric loss
+  with intra-view negatives, blockwise, O(N * block) memory) forward + backward
+  on two views of the same embeddings (``z2 = z + noise``), up to ``--infonce-max``
+  nodes (its O(N^2) time makes larger N take hours on one CPU core).
+
+Timing: the two implementations alternate inside the same process; the median
+ratio over the repeats is reported (the machine is shared and noisy).
+Memory (CPU): the peak RSS (VmHWM) is reset through ``/proc/self/clear_refs``
+right before the first call of each implementation, and the reported ``delta``
+is VmHWM after the call minus VmRSS before it, i.e. what the loss call itself
+needed on top of its inputs. Before each reading the freed heap is returned to
+the OS (``malloc_trim``) and workers run with a fixed glibc mmap threshold, so
+that buffers freed by the setup (e.g. the sparse products of the r-hop
+positives) cannot be silently reused and hide the call's needs (an early
+version without this read 5 MiB for PamC at 100k/200k, d = 10: an artefact).
+PamC runs first in the fresh process. Where clear_refs is not writable
+the first call's ru_maxrss increase is used instead (noted in the JSON).
+
+GRACE epoch (``--grace-nodes``, default 200k): one epoch of
+:func:`graphcl.methods.grace.train_grace` (two views by edge dropout + feature
+masking, 2-layer GCN, projection head, blockwise InfoNCE, backward, Adam step)
+in a fresh subprocess; its wall time and peak RSS (ru_maxrss) are written to
+``benchmarks/results/grace_200k_cpu.json``. A background thread records the
+elapsed time and peak RSS every 30 s in that JSON, so a run that is stopped
+still leaves its measurements (``completed: false``).
+
+Usage:
+    python benchmarks/pamc_scaling.py --quick                 # N = 2k, 5k, small GRACE epoch (< 1 min)
+    python benchmarks/pamc_scaling.py                         # N = 10k .. 200k, no GRACE epoch
+    python benchmarks/pamc_scaling.py --grace-only --grace-hidden 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import torch
+
+from graphcl.losses import dec_soft_assignment, infonce, pamc_loss, rhop_positives
+from graphcl.utils import atomic_write_json, machine_info
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def planted_graph(n: int, k: int, degree: float, p_intra: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Undirected planted-partition graph ``(edge_index, block)``: ``n * degree / 2`` sampled pairs, O(E)."""
+    g = torch.Generator().manual_seed(seed)
+    block = torch.arange(n) * k // n
+    start = torch.searchsorted(block, torch.arange(k))
+    size = torch.bincount(block, minlength=k)
+    m = int(n * degree / 2)
+    src = torch.randint(0, n, (m,), generator=g)
+    intra = torch.rand(m, generator=g) < p_intra
+    b = block[src]
+    dst_in = start[b] + (torch.rand(m, generator=g) * size[b]).long()
+    dst = torch.where(intra, dst_in, torch.randint(0, n, (m,), generator=g))
+    keep = src != dst
+    ei = torch.stack([src[keep], dst[keep]])
+    ei = torch.cat([ei, ei.flip(0)], 1)
+    key = torch.unique(ei[0] * n + ei[1])
+    return torch.stack([key // n, key % n]), block
+
+
+def _status() -> dict[str, float]:
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    return out
+
+
+def _trim_heap() -> None:
+    """Return freed heap pages to the OS (glibc), so that reused memory is not hidden from RSS deltas."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_peak() -> bool:
+    _trim_heap()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def loss_worker(n: int, dim: int, k: int, degree: float, r: int, repeats: int, run_infonce: bool) -> dict:
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    ei, block = planted_graph(n, k, degree, 0.8, seed=0)
+    g = torch.Generator().manual_seed(1)
+    means = 2.0 * torch.randn(k, dim, generator=g)
+    z0 = means[block] + torch.randn(n, dim, generator=g)
+    noise = 0.5 * torch.randn(n, dim, generator=g)
+    mu0 = means + 0.1 * torch.randn(k, dim, generator=g)
+    t1 = time.perf_counter()
+    pos, w = rhop_positives(ei, n, r)
+    t_pos = time.perf_counter() - t1
+
+    q0 = dec_soft_assignment(z0, mu0)
+
+    def call_pamc() -> float:  # the loss alone: assignments q given (hard meta-nodes take no gradient from q)
+        z = z0.clone().requires_grad_()
+        loss = pamc_loss(z, q0, pos, w, 1.0)
+        loss.backward()
+        return loss.item()
+
+    def call_pamc_dec() -> float:  # plus the DEC soft assignment q = f(z, mu) inside the autograd graph
+        z = z0.clone().requires_grad_()
+        mu = mu0.clone().requires_grad_()
+        loss = pamc_loss(z, dec_soft_assignment(z, mu), pos, w, 1.0)
+        loss.backward()
+        return loss.item()
+
+    def call_infonce() -> float:
+        z1 = z0.clone().requires_grad_()
+        z2 = (z0 + noise).requires_grad_()
+        loss = infonce(z1, z2, 0.5)
+        loss.backward()
+        return loss.item()
+
+    impls = {"pamc": call_pamc, "pamc+dec": call_pamc_dec}
+    if run_infonce:
+        impls["infonce"] = call_infonce
+    times: dict[str, list[float]] = {name: [] for name in impls}
+    mem: dict[str, dict] = {}
+    method = None
+    for rep in range(repeats):
+        for name, fn in impls.items():
+            before = _status()
+            ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            reset = _reset_peak() if rep == 0 else False
+            ts = time.perf_counter()
+            loss = fn()
+            times[name].append(time.perf_counter() - ts)
+            if rep == 0:
+                after = _status()
+                if reset:
+                    method = ("VmHWM after call - VmRSS before (heap trimmed, peak reset via /proc/self/clear_refs; "
+                              "MALLOC_MMAP_THRESHOLD_=131072)")
+                    delta = after["VmHWM"] - before["VmRSS"]
+                else:
+                    method = "ru_maxrss increase over the call (first call only is exact)"
+                    delta = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - ru_before
+                mem[name] = {"delta_mb": delta, "peak_rss_mb": after["VmHWM"], "rss_before_mb": before["VmRSS"],
+                             "loss": loss}
+    return {"n": n, "dim": dim, "k": k, "num_edges": int(ei.size(1)), "num_positive_pairs": int(pos.size(1)),
+            "setup_s": t1 - t0, "positives_s": t_pos, "times_s": times, "memory": mem, "memory_method": method}
+
+
+def grace_worker(n: int, hidden: int, features: int, degree: float, out_path: str, command: str) -> dict:
+    from torch_geometric.data import Data
+
+    from graphcl.config import load_config
+    from graphcl.methods.grace import train_grace
+
+    torch.set_num_threads(1)
+    ei, block = planted_graph(n, 10, degree, 0.8, seed=0)
+    g = torch.Generator().manual_seed(1)
+    x = (torch.randn(10, features, generator=g)[block] + torch.randn(n, features, generator=g))
+    data = Data(x=x, edge_index=ei, y=block, num_nodes=n)
+    cfg = dict(load_config("grace"), epochs=1, hidden=hidden, proj_hidden=hidden)
+    record = {"benchmark": "grace_200k_cpu", "machine": machine_info(), "command": command,
+              "setting": {"num_nodes": n, "num_edges": int(ei.size(1)), "features": features, "avg_degree": degree,
+                          "graph": "planted partition, 10 blocks, 80% intra-block edges",
+                          "config": cfg, "threads": 1},
+              "completed": False}
+    t0 = time.perf_counter()
+    stop = threading.Event()
+
+    def monitor() -> None:
+        while not stop.wait(30):
+            record["elapsed_s"] = time.perf_counter() - t0
+            record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            atomic_write_json(out_path, record)
+
+    threading.Thread(target=monitor, daemon=True).start()
+    out = train_grace(data, cfg, seed=0)
+    total = time.perf_counter() - t0
+    stop.set()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    record.update(completed=True, elapsed_s=total, peak_rss_mb=peak,
+                  rows=[{"case": f"N={n}", "impl": "graphcl", "metric": "GRACE epoch time", "unit": "s",
+                         "value": (out["history"][0].get("step_s") if out["history"] else None)
+                         or out["train"]["wall_time_s"]},
+                        {"case": f"N={n}", "impl": "graphcl", "metric": "peak RSS", "unit": "MiB", "value": peak}],
+                  loss=out["history"][0]["loss"] if out["history"] else None,
+                  within_24gb=peak < 24 * 1024,
+                  notes="epoch time is the epoch's step time (views, encoder, projection, blockwise "
+                        "InfoNCE, backward, Adam step); peak RSS is the whole process's (graph generation and "
+                        "the final embedding pass included)")
+    atomic_write_json(out_path, record)
+    return record
+
+
+def _run_sub(args: list[str]) -> dict:
+    # a fixed mmap threshold: large blocks are mmap-ed and unmapped on free (glibc's dynamic threshold would
+    # otherwise keep freed buffers resident and let later calls reuse them unseen by the RSS delta)
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MALLOC_MMAP_THRESHOLD_="131072")
+    res = subprocess.run([sys.executable, os.path.abspath(__file__), *args], capture_output=True, text=True, env=env)
+    if res.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="10000,20000,50000,100000,200000")
+    ap.add_argument("--infonce-max", type=int, default=50000)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--degree", type=float, default=10.0)
+    ap.add_argument("--r", type=int, default=1)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--grace-only", action="store_true")
+    ap.add_argument("--grace-nodes", type=int, default=200000)
+    ap.add_argument("--grace-hidden", type=int, default=128)
+    ap.add_argument("--grace-features", type=int, default=128)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--grace-out", default=None)
+    ap.add_argument("--worker", choices=["loss", "grace"], default=None)
+    ap.add_argument("--n", type=int, default=0)
+    ap.add_argument("--no-infonce", action="store_true")
+    ap.add_argument("--command", default="")
+    a = ap.parse_args()
+
+    if a.worker == "loss":
+        print(json.dumps(loss_worker(a.n, a.dim, a.k, a.degree, a.r, a.repeats, not a.no_infonce)))
+        return
+    if a.worker == "grace":
+        print(json.dumps(grace_worker(a.n, a.grace_hidden, a.grace_features, a.degree, a.grace_out, a.command),
+                         default=str))
+        return
+
+    command = "python benchmarks/pamc_scaling.py " + " ".join(sys.argv[1:])
+    if a.quick:
+        a.sizes, a.infonce_max, a.repeats = "2000,5000", 5000, 2
+        a.grace_nodes, a.grace_hidden, a.grace_features = 5000, 16, 16
+    if a.grace_only or a.quick:
+        gout = a.grace_out or os.path.join(RESULTS, "grace_200k_cpu_quick.json" if a.quick else "grace_200k_cpu.json")
+        rec = _run_sub(["--worker", "grace", "--n", str(a.grace_nodes), "--grace-hidden", str(a.grace_hidden),
+                        "--grace-features", str(a.grace_features), "--degree", str(a.degree),
+                        "--grace-out", gout, "--command", command])
+        print(f"GRACE epoch N={a.grace_nodes} hidden={a.grace_hidden}: {rec['rows'][0]['value']:.1f} s, "
+              f"peak RSS {rec['peak_rss_mb']:.0f} MiB -> {gout}")
+        if a.grace_only:
+            return
+
+    sizes = [int(s) for s in a.sizes.split(",")]
+    rows, cases, ratios = [], {}, {}
+    print(f"{'N':>8} {'impl':>8} {'time s':>10} {'mem delta MiB':>14} {'pos pairs':>10}")
+    for n in sizes:
+        sub = ["--worker", "loss", "--n", str(n), "--dim", str(a.dim), "--k", str(a.k), "--degree", str(a.degree),
+               "--r", str(a.r), "--repeats", str(a.repeats)]
+        if n > a.infonce_max:
+            sub.append("--no-infonce")
+        res = _run_sub(sub)
+        cases[str(n)] = res
+        for impl, ts in res["times_s"].items():
+            med = statistics.median(ts)
+            mem = res["memory"][impl]["delta_mb"]
+            print(f"{n:>8} {impl:>8} {med:>10.3f} {mem:>14.1f} {res['num_positive_pairs']:>10}")
+            name = "graphcl-" + impl
+            rows += [{"case": f"N={n}", "impl": name, "metric": "fwd+bwd time", "unit": "s", "value": med},
+                     {"case": f"N={n}", "impl": name, "metric": "peak memory delta", "unit": "MiB", "value": mem}]
+        if "infonce" in res["times_s"]:
+            tr = [b / p for p, b in zip(res["times_s"]["pamc"], res["times_s"]["infonce"])]
+            ratios[f"time N={n} infonce/pamc"] = statistics.median(tr)
+            ratios[f"peak memory delta N={n} infonce/pamc"] = (res["memory"]["infonce"]["delta_mb"]
+                                                                / max(res["memory"]["pamc"]["delta_mb"], 1e-3))
+            tr = [b / p for p, b in zip(res["times_s"]["pamc+dec"], res["times_s"]["infonce"])]
+            ratios[f"time N={n} infonce/(pamc+dec)"] = statistics.median(tr)
+            ratios[f"peak memory delta N={n} infonce/(pamc+dec)"] = (
+                res["memory"]["infonce"]["delta_mb"] / max(res["memory"]["pamc+dec"]["delta_mb"], 1e-3))
+    # growth exponents (log-log slope between consecutive sizes) for PamC
+    ns = [n for n in sizes]
+    slopes = {}
+    import math
+
+    for n1, n2 in zip(ns, ns[1:]):
+        t1 = statistics.median(cases[str(n1)]["times_s"]["pamc"])
+        t2 = statistics.median(cases[str(n2)]["times_s"]["pamc"])
+        m1 = cases[str(n1)]["memory"]["pamc"]["delta_mb"]
+        m2 = cases[str(n2)]["memory"]["pamc"]["delta_mb"]
+        slopes[f"pamc {n1}->{n2}"] = {"time_exponent": math.log(t2 / t1) / math.log(n2 / n1),
+                                      "memory_exponent": math.log(max(m2, 1e-3) / max(m1, 1e-3)) / math.log(n2 / n1)}
+    for name, v in ratios.items():
+        print(f"{name}: {v:.2f}")
+    for name, v in slopes.items():
+        print(f"{name}: time ~ N^{v['time_exponent']:.2f}, memory ~ N^{v['memory_exponent']:.2f}")
+    out = a.out or os.path.join(RESULTS, "pamc_scaling_quick.json" if a.quick else "pamc_scaling.json")
+    atomic_write_json(out, {
+        "benchmark": "pamc_scaling", "machine": machine_info(), "device": "cpu", "command": command,
+        "setting": {"dim": a.dim, "k": a.k, "avg_degree": a.degree, "r": a.r, "repeats": a.repeats,
+                    "infonce_max": a.infonce_max, "pamc_tau": 1.0, "infonce_tau": 0.5, "threads": 1},
+        "rows": rows, "ratios": ratios, "growth": slopes, "cases": cases,
+        "targets": {"time infonce/pamc at 50k >= 3": ratios.get("time N=50000 infonce/pamc", 0) >= 3,
+                    "memory infonce/pamc at 50k >= 5": ratios.get("peak memory delta N=50000 infonce/pamc", 0) >= 5},
+        "notes": "one forward+backward of each loss on fixed embeddings; 'pamc' is the loss with given assignments q, "
+                 "'pamc+dec' also computes q = dec_soft_assignment(z, mu) in the graph; "
+                 "both timed interleaved in the same fresh subprocess per N (shared, contended 2-core machine: "
+                 "absolute times are noisy, ratios are same-process). InfoNCE is O(N^2) and is not run above "
+                 "infonce_max nodes.",
+    })
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
