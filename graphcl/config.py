@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["CONFIG_DIR", "load_config", "parse_override"]
+__all__ = ["CONFIG_DIR", "load_config", "parse_override", "setting"]
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 
@@ -110,3 +110,15 @@ def load_config(
             raise ValueError(f"unknown setting {'.'.join(keys)!r} for method {method!r}; known: {known}")
         node[keys[-1]] = value
     return cfg
+
+
+def setting(config: dict, key: str, method: str = "method") -> Any:
+    """``config[key]``, or a ``ValueError`` naming the method and the missing setting.
+
+    Example:
+        >>> setting({"lr": 0.01}, "lr", "GRACE")
+        0.01
+    """
+    if key not in config:
+        raise ValueError(f"{method} config lacks setting {key!r}")
+    return config[key]

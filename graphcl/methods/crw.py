@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphcl.config import setting
 from graphcl.losses import crw
 from graphcl.methods import RunContext, register
 from graphcl.nn import ENCODERS, ProjectionHead
@@ -95,9 +96,7 @@ def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Gene
 
 
 def _setting(config: dict, key: str) -> Any:
-    if key not in config:
-        raise ValueError(f"CRW-GCL config lacks setting {key!r}")
-    return config[key]
+    return setting(config, key, "CRW-GCL")
 
 
 def train_crw(

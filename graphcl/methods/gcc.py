@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphcl.augment.subgraph_features import SubgraphBatch, collate_subgraphs, subgraph_batch
+from graphcl.config import setting
 from graphcl.graph import CSRGraph
 from graphcl.losses import infonce
 from graphcl.methods import RunContext, register
@@ -370,9 +371,7 @@ def _split_batch(b: SubgraphBatch, first: int) -> tuple[SubgraphBatch, SubgraphB
 
 # ----------------------------------------------------------------------------- training
 def _setting(config: dict, key: str) -> Any:
-    if key not in config:
-        raise ValueError(f"GCC config lacks setting {key!r}")
-    return config[key]
+    return setting(config, key, "GCC")
 
 
 def build_encoder(config: dict) -> GCCEncoder:

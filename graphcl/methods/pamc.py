@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from graphcl.config import setting
 from graphcl.losses import dec_soft_assignment, dec_target_distribution, pamc_loss, rhop_positives
 from graphcl.methods import RunContext, register
 from graphcl.utils import make_generator, seed_everything
@@ -83,9 +84,7 @@ class PamCModel(nn.Module):
 
 
 def _setting(config: dict, key: str) -> Any:
-    if key not in config:
-        raise ValueError(f"PamC config lacks setting {key!r}")
-    return config[key]
+    return setting(config, key, "PamC")
 
 
 def train_pamc(

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphcl.config import setting
 from graphcl.eval import ranking_metrics
 from graphcl.losses import alignment, uniformity
 from graphcl.rec.core import InteractionSampler, check_interactions
@@ -118,9 +119,7 @@ def save_embeddings(path: str | os.PathLike, user: Tensor, item: Tensor, **meta:
 
 
 def _setting(config: dict, key: str) -> Any:
-    if key not in config:
-        raise ValueError(f"recommender config lacks setting {key!r}")
-    return config[key]
+    return setting(config, key, "recommender")
 
 
 def train_rec(
