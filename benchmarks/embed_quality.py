@@ -80,6 +80,18 @@ def main() -> None:
                     choices=["topk", "threshold"], help="DeepWalk part: protocols to score")
     ap.add_argument("--n-jobs", type=int, default=-1, help="classifier jobs (sklearn)")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--pq", nargs="+", default=None,
+                    help="node2vec part: explicit (p, q) candidates 'p,q' (a documented subset of "
+                         "the grid) instead of --grid x --grid")
+    ap.add_argument("--cache-dir", default=None,
+                    help="node2vec part: keep each candidate's embedding here (<dataset>_p_q.pt) and "
+                         "reuse it, so an interrupted grid resumes")
+    ap.add_argument("--mode", default="pairs", choices=["pairs", "walks"],
+                    help="torch trainer mode (graphcl.embed.train_skipgram)")
+    ap.add_argument("--shared-negatives", type=int, default=None)
+    ap.add_argument("--sample", type=float, default=0.0, help="word2vec downsampling threshold")
+    ap.add_argument("--max-row-updates", default="auto")
+    ap.add_argument("--workers", type=int, default=1, help="gensim backend threads")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--embedding-cache", default=None,
                     help="DeepWalk part: load the embedding from this .pt file if it exists, "
@@ -94,8 +106,16 @@ def main() -> None:
                           ("embed_quality_quick.json" if args.quick else "embed_quality.json"))
     rows: list[dict] = []
     extra: dict = {"settings": {}, "targets": {}}
+    mru = args.max_row_updates
+    mru = None if mru == "none" else (mru if mru == "auto" else int(mru))
     common = dict(backend=args.backend, device=device, seed=args.seed, progress=False,
-                  batch_size=args.batch_size)
+                  batch_size=args.batch_size, sample=args.sample)
+    if args.backend == "torch":
+        common.update(mode=args.mode, shared_negatives=args.shared_negatives, max_row_updates=mru)
+    else:
+        common.update(workers=args.workers)
+    extra["settings"]["trainer"] = {k: str(v) for k, v in common.items()}
+    extra["settings"]["command"] = " ".join(sys.argv)
 
     if "deepwalk" in args.parts:
         name = "ppi" if args.quick else "blogcatalog"
@@ -178,12 +198,31 @@ def main() -> None:
             ei = ei.to(device)
             t0 = time.perf_counter()
             embs = {}
-            for p in grid:
-                for q in grid:
-                    m = Node2Vec(dim=128, window=10, negative=5, p=p, q=q, **n2v_kw, **common)
-                    embs[(p, q)] = m.fit(ei, num_nodes=y.shape[0]).embedding_.cpu()
-            _sync(device)
+            cands = ([tuple(float(v) for v in c.split(",")) for c in args.pq] if args.pq
+                     else [(p, q) for p in grid for q in grid])
+            fit_s = {}
+            for p, q in cands:
+                path = (os.path.join(args.cache_dir, f"{name}_{p:g}_{q:g}.pt")
+                        if args.cache_dir else None)
+                if path and os.path.exists(path):
+                    embs[(p, q)] = torch.load(path)
+                    print(f"  ({p:g}, {q:g}): loaded {path}", flush=True)
+                    continue
+                if args.threads:  # gensim / numba may reset torch's thread count
+                    torch.set_num_threads(args.threads)
+                t1 = time.perf_counter()
+                m = Node2Vec(dim=128, window=10, negative=5, p=p, q=q, **n2v_kw, **common)
+                embs[(p, q)] = m.fit(ei, num_nodes=y.shape[0]).embedding_.cpu()
+                _sync(device)
+                fit_s[f"{p:g},{q:g}"] = time.perf_counter() - t1
+                print(f"  ({p:g}, {q:g}): fit {fit_s[f'{p:g},{q:g}']:.1f} s", flush=True)
+                if path:
+                    os.makedirs(args.cache_dir, exist_ok=True)
+                    torch.save(embs[(p, q)], path)
             t_fit = time.perf_counter() - t0
+            grid = sorted({v for c in cands for v in c})
+            if args.threads:
+                torch.set_num_threads(args.threads)
             sel = select_pq(embs, y, train_ratios=(0.5,), num_shuffles=shuffles,
                             protocols=("topk", "threshold"), val_fraction=0.2, seed=args.seed,
                             n_jobs=args.n_jobs)
@@ -199,8 +238,9 @@ def main() -> None:
             extra["targets"][f"node2vec_{name}_macro_f1_at_50"] = {
                 "value": macro, "target": target, "met": macro >= target}
             extra["settings"][f"node2vec_{name}"] = {
-                "grid": grid, **n2v_kw, "backend": args.backend,
-                "fit_seconds_all_candidates": t_fit,
+                "grid": grid, "candidates": [list(c) for c in cands], **n2v_kw,
+                "backend": args.backend, "fit_seconds_all_candidates": t_fit,
+                "fit_seconds": fit_s,
                 "num_shuffles": shuffles, "chosen": [(c["p"], c["q"]) for c in sel["chosen"]],
                 "val_macro_f1": sel["chosen"][0]["val_macro_f1"]}
             extra["protocols"] = {**extra.get("protocols", {}),

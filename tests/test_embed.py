@@ -18,6 +18,8 @@ from graphcl.embed import (
     sample_negatives,
     save_word2vec,
     skipgram_pairs,
+    subsample_keep_probability,
+    subsample_walks,
     train_gensim,
     train_skipgram,
     unigram_distribution,
@@ -244,6 +246,128 @@ def test_row_update_cap_matches_plain_sum_when_not_reached():
     assert torch.allclose(m.emb[0], u + 0.5 * ((1 - sp) * v - sn * nv))
     assert torch.allclose(m.ctx[1], v + 0.5 * (1 - sp) * u)
     assert torch.allclose(m.ctx[2], nv - 0.5 * sn * u)
+
+
+# ----------------------------------------------------------------- fast-path estimators
+def test_subsample_keep_probability_is_word2vec_formula_and_sampled():
+    counts = torch.tensor([0.0, 1.0, 50.0, 500.0, 5000.0])
+    sample = 1e-2
+    t = sample * float(counts.sum())
+    want = [1.0] + [min(1.0, (math.sqrt(c / t) + 1) * t / c) for c in counts[1:].tolist()]
+    keep = subsample_keep_probability(counts, sample)
+    assert torch.allclose(keep, torch.tensor(want, dtype=torch.float64))
+    assert torch.equal(subsample_keep_probability(counts, 0.0), torch.ones(5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="sample"):
+        subsample_keep_probability(counts, -1.0)
+    # sampled keep frequencies vs the probabilities; kept tokens keep their order, -1 pads
+    n = 40000
+    walks = torch.arange(5).repeat(n).view(n, 5)
+    walks[:, 4] = -1
+    out = subsample_walks(walks, keep, _gen(0))
+    assert out.shape == walks.shape
+    freq = torch.stack([(out == v).sum() for v in range(4)]).double() / n
+    sd = (keep[:4] * (1 - keep[:4]) / n).sqrt()
+    assert bool(((freq - keep[:4]).abs() <= 5 * sd + 1e-12).all()), (freq, keep)
+    valid = out >= 0
+    assert bool((valid[:, :-1] | ~valid[:, 1:]).all())  # no token after a -1
+    nxt = torch.where(valid[:, 1:], out[:, 1:], torch.full_like(out[:, 1:], 99))
+    assert bool((~valid[:, :-1] | (out[:, :-1] < nxt)).all())  # order (ids increase) kept
+
+
+def _hand_sgns(emb, ctx, pairs, neg_of, negative, s):
+    """Hand-written shared-negative SGNS objective: sum over pairs of log s(u.v) plus
+    negative / s * sum over the pair's shared draws != context of log s(-u.v_n)."""
+    f = torch.nn.functional.logsigmoid
+    tot = emb.new_zeros(())
+    for k, (c, o) in enumerate(pairs):
+        tot = tot + f(emb[c] @ ctx[o])
+        for n in neg_of(k):
+            if n != o:
+                tot = tot + negative / s * f(-emb[c] @ ctx[n])
+    return tot
+
+
+def _grad_step(model, pairs, neg_of, negative, s, lr):
+    emb = model.emb.data.clone().requires_grad_()
+    ctx = model.ctx.data.clone().requires_grad_()
+    _hand_sgns(emb, ctx, pairs, neg_of, negative, s).backward()
+    return emb.detach() + lr * emb.grad, ctx.detach() + lr * ctx.grad
+
+
+def test_shared_negative_step_is_gradient_of_hand_formula():
+    m = SkipGram(7, 4, generator=_gen(1))
+    m.ctx.data.normal_(generator=_gen(2))
+    c, o = torch.tensor([0, 1, 0, 3]), torch.tensor([2, 2, 5, 0])
+    neg = torch.tensor([2, 6, 6, 4, 0])  # 2 equals the context of pairs 0/1: skipped there
+    pairs = list(zip(c.tolist(), o.tolist()))
+    e, x = _grad_step(m, pairs, lambda k: neg.tolist(), 3, 5, 0.2)
+    m.step_shared(c, o, neg, 0.2, 3)
+    assert torch.allclose(m.emb, e, atol=1e-6) and torch.allclose(m.ctx, x, atol=1e-6)
+
+
+@pytest.mark.parametrize("per_token", [True, False])
+def test_walk_block_step_is_gradient_of_hand_formula(per_token):
+    walks = torch.tensor([[1, 2, 1, 3, 4, -1], [0, 5, 0, 6, 5, 2]])
+    radius = torch.tensor([[2, 1, 3, 2, 1, 1], [1, 2, 2, 3, 1, 2]])
+    s, negative = 4, 3
+    shape = (2, 6, s) if per_token else (2, s)
+    neg = torch.randint(0, 7, shape, generator=_gen(3))
+    neg[0, 0] = 2  # (per token: draw 0 of centre 1 at t=0) equals a context: skipped
+    pairs, draws = [], []
+    for b in range(2):
+        for t in range(6):
+            for u in range(6):
+                if walks[b, t] >= 0 and walks[b, u] >= 0 and 0 < abs(u - t) <= radius[b, t]:
+                    pairs.append((int(walks[b, t]), int(walks[b, u])))
+                    draws.append((neg[b, t] if per_token else neg[b]).tolist())
+    m = SkipGram(7, 4, generator=_gen(1))
+    m.ctx.data.normal_(generator=_gen(2))
+    e, x = _grad_step(m, pairs, lambda k: draws[k], negative, s, 0.1)
+    m.step_walks(walks, radius, neg, 0.1, negative)
+    assert torch.allclose(m.emb, e, atol=1e-6) and torch.allclose(m.ctx, x, atol=1e-6)
+    # the row cap leaves a step unchanged when no row reaches it
+    m2 = SkipGram(7, 4, generator=_gen(1))
+    m2.ctx.data.normal_(generator=_gen(2))
+    m2.step_walks(walks, radius, neg, 0.1, negative, max_row_updates=10_000)
+    assert torch.allclose(m2.emb, e, atol=1e-6) and torch.allclose(m2.ctx, x, atol=1e-6)
+
+
+@pytest.mark.parametrize("kw", [dict(shared_negatives=8), dict(mode="walks"),
+                                dict(mode="walks", sample=1e-2), dict(sample=1e-2),
+                                dict(aggregate=True, shared_negatives=8)])
+def test_fast_paths_separate_two_cliques_and_are_deterministic(kw):
+    ei = _two_cliques(8)
+    walks = _local_walks(ei, 16, 10, 10, _gen(0))
+    base = dict(dim=16, window=3, negative=5, epochs=2, lr=0.05, batch_size=256, progress=False)
+    z = train_skipgram(walks, 16, generator=_gen(1), **base, **kw)
+    assert torch.equal(z, train_skipgram(walks, 16, generator=_gen(1), **base, **kw))
+    assert not torch.equal(z, train_skipgram(walks, 16, generator=_gen(2), **base, **kw))
+    zn = torch.nn.functional.normalize(z, dim=1)
+    sim = zn @ zn.T
+    sim.fill_diagonal_(-2.0)
+    side = torch.arange(16) // 8
+    assert bool((side[sim.argmax(1)] == side).all())
+
+
+def test_fast_path_arguments():
+    w = torch.tensor([[0, 1, 2, 1]])
+    with pytest.raises(ValueError, match="mode"):
+        train_skipgram(w, 3, progress=False, mode="tokens")
+    with pytest.raises(ValueError, match="shared_negatives"):
+        train_skipgram(w, 3, progress=False, shared_negatives=0)
+    with pytest.raises(ValueError, match="pair_fraction"):
+        train_skipgram(w, 3, progress=False, pair_fraction=1.5)
+    with pytest.raises(ValueError, match="sample"):
+        train_skipgram(w, 3, progress=False, sample=-0.1)
+    with pytest.raises(ValueError, match="mode='walks'"):
+        train_skipgram(w, 3, progress=False, mode="walks", aggregate=True)
+    with pytest.raises(ValueError, match="shared_negatives and pair_fraction"):
+        DeepWalk(backend="gensim", shared_negatives=4)
+    with pytest.raises(ValueError, match="mode"):
+        Node2Vec(mode="x")
+    m = DeepWalk(dim=8, walks_per_node=2, walk_length=6, mode="walks", sample=1e-3,
+                 progress=False).fit(_two_cliques(3))
+    assert m.embedding_.shape == (6, 8)
 
 
 # ----------------------------------------------------------------- word2vec files

@@ -1,7 +1,9 @@
 """Shallow node embeddings: skip-gram with negative sampling on random walks.
 
 - :func:`train_skipgram` / :class:`SkipGram`: SGNS (word2vec ``sg=1``) in torch on any
-  device, sparse SGD updates, memory-bounded pair generation.
+  device, sparse SGD updates, memory-bounded pair generation; fast paths with shared
+  negatives (``shared_negatives``), walk-block steps (``mode="walks"``) and word2vec's
+  frequent-token downsampling (``sample``, :func:`subsample_walks`).
 - :func:`train_gensim`: the same objective trained by gensim's Word2Vec.
 - :class:`DeepWalk`, :class:`Node2Vec`: walks (:mod:`graphcl.walks`) + skip-gram,
   ``fit(graph)`` sets ``embedding_``.
@@ -23,6 +25,8 @@ from graphcl.embed.skipgram import (
     cooccurrence_counts,
     sample_negatives,
     skipgram_pairs,
+    subsample_keep_probability,
+    subsample_walks,
     train_skipgram,
     unigram_distribution,
 )
@@ -38,6 +42,8 @@ __all__ = [
     "unigram_distribution",
     "sample_negatives",
     "check_walks",
+    "subsample_keep_probability",
+    "subsample_walks",
     "train_gensim",
     "walks_to_sentences",
     "save_word2vec",

@@ -73,6 +73,11 @@ class _WalkEmbedding:
         seed: int,
         progress: bool,
         aggregate: bool = False,
+        shared_negatives: int | None = None,
+        sample: float = 0.0,
+        pair_fraction: float = 1.0,
+        mode: str = "pairs",
+        max_row_updates: int | None | str = "auto",
     ) -> None:
         self.dim = check_positive_int(dim, "dim")
         self.walk_length = check_positive_int(walk_length, "walk_length")
@@ -102,6 +107,24 @@ class _WalkEmbedding:
         if not isinstance(aggregate, bool):
             raise TypeError(f"aggregate must be a bool, got {type(aggregate).__name__}")
         self.aggregate = aggregate
+        if shared_negatives is not None:
+            check_positive_int(shared_negatives, "shared_negatives")
+        self.shared_negatives = shared_negatives
+        if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not sample >= 0:
+            raise ValueError(f"sample must be a number >= 0, got {sample!r}")
+        self.sample = float(sample)
+        if (isinstance(pair_fraction, bool) or not isinstance(pair_fraction, (int, float))
+                or not 0 < pair_fraction <= 1):
+            raise ValueError(f"pair_fraction must be a number in (0, 1], got {pair_fraction!r}")
+        if backend == "gensim" and (shared_negatives is not None or pair_fraction != 1):
+            raise ValueError("shared_negatives and pair_fraction apply to backend='torch' only")
+        self.pair_fraction = float(pair_fraction)
+        if mode not in ("pairs", "walks"):
+            raise ValueError(f"mode must be 'pairs' or 'walks', got {mode!r}")
+        self.mode = mode
+        if max_row_updates not in ("auto", None):
+            check_positive_int(max_row_updates, "max_row_updates")
+        self.max_row_updates = max_row_updates
         self.embedding_: Tensor | None = None
         self.walks_: Tensor | None = None
 
@@ -129,12 +152,15 @@ class _WalkEmbedding:
                 walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
                 epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, device=dev,
                 generator=make_generator(self.seed + 1, dev), progress=self.progress,
-                aggregate=self.aggregate,
+                aggregate=self.aggregate, shared_negatives=self.shared_negatives,
+                sample=self.sample, pair_fraction=self.pair_fraction, mode=self.mode,
+                max_row_updates=self.max_row_updates,
             )
         else:
             z = train_gensim(
                 walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
                 epochs=self.epochs, lr=self.lr, workers=self.workers, seed=self.seed,
+                sample=self.sample,
             )
         self.walks_ = walks if keep_walks else None
         self.embedding_ = z.to(in_device)
@@ -162,6 +188,9 @@ class DeepWalk(_WalkEmbedding):
     (default: the graph's); ``backend="gensim"`` runs gensim's Word2Vec on CPU.
     ``aggregate=True`` (torch backend) trains on pairs drawn from the walks' counted
     co-occurrences (same expected objective; see :mod:`graphcl.embed.skipgram`).
+    ``shared_negatives``, ``sample`` (word2vec downsampling, both backends) and
+    ``pair_fraction``, ``mode`` ("pairs" | "walks") and ``max_row_updates`` are passed to
+    :func:`~graphcl.embed.train_skipgram`.
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -187,12 +216,19 @@ class DeepWalk(_WalkEmbedding):
         seed: int = 0,
         progress: bool = True,
         aggregate: bool = False,
+        shared_negatives: int | None = None,
+        sample: float = 0.0,
+        pair_fraction: float = 1.0,
+        mode: str = "pairs",
+        max_row_updates: int | None | str = "auto",
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=1.0, q=1.0, lr=lr,
                          backend=backend, batch_size=batch_size, workers=workers,
                          device=device, seed=seed, progress=progress,
-                         aggregate=aggregate)
+                         aggregate=aggregate, shared_negatives=shared_negatives,
+                         sample=sample, pair_fraction=pair_fraction, mode=mode,
+                         max_row_updates=max_row_updates)
 
 
 class Node2Vec(_WalkEmbedding):
@@ -227,9 +263,16 @@ class Node2Vec(_WalkEmbedding):
         seed: int = 0,
         progress: bool = True,
         aggregate: bool = False,
+        shared_negatives: int | None = None,
+        sample: float = 0.0,
+        pair_fraction: float = 1.0,
+        mode: str = "pairs",
+        max_row_updates: int | None | str = "auto",
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=p, q=q, lr=lr,
                          backend=backend, batch_size=batch_size, workers=workers,
                          device=device, seed=seed, progress=progress,
-                         aggregate=aggregate)
+                         aggregate=aggregate, shared_negatives=shared_negatives,
+                         sample=sample, pair_fraction=pair_fraction, mode=mode,
+                         max_row_updates=max_row_updates)

@@ -41,6 +41,32 @@ per-epoch objective is therefore word2vec's expected SGNS objective
 differs is only the order of the pairs (i.i.d. draws instead of walk order, which
 the non-aggregated path shuffles within chunks anyway) and the per-epoch pair
 counts (random around ``C`` instead of one realisation of the window draws).
+
+Estimators of the fast paths (all keyword options of :func:`train_skipgram`; the
+expected per-epoch gradient stays word2vec's, what changes is its estimator):
+
+- ``shared_negatives=S`` (``mode="pairs"``): the ``negative`` private draws of every pair
+  are replaced by ``S`` draws per mini-batch shared by all its pairs, each weighted
+  ``negative / S`` (unbiased for ``negative * E_n log sigmoid(-u.v_n)``; a draw equal to
+  the pair's context is skipped, as word2vec skips it). Scores are one ``[B, d] x [d, S]``
+  matmul instead of ``B * negative`` row gathers (:meth:`SkipGram.step_shared`).
+- ``mode="walks"``: a step takes a block of consecutive walks (about ``batch_size`` pairs)
+  and ALL their (centre, context) pairs within the shrunken windows -- the same pair
+  multiset word2vec forms on those walks -- as batched ``[L, d] x [d, L]`` matmuls masked
+  to the windows (:meth:`SkipGram.step_walks`): every token's rows are gathered once
+  instead of once per pair. Each centre token draws ``negative`` negatives shared by its
+  window pairs, weighted by the number of those pairs (unbiased as above). Pairs of one
+  walk are not shuffled among other walks, so a hub row takes bursts of same-direction
+  updates; the row cap default is therefore 48 in this mode (PPI DeepWalk: cap 256 diverged to
+  Macro-F1 0.085, 16 gave 0.166, 48 gave 0.175; gensim 0.186) (``max_row_updates="auto"``).
+  With ``shared_negatives=S`` the walk's pairs share ``S`` draws instead: ~2.5x faster, but
+  0.167 (S=16, cap 64) on the same walks. Figures: benchmarks/results/embed_trainer_study.json.
+- ``sample``: word2vec's frequent-token downsampling (:func:`subsample_keep_probability`,
+  gensim's formula), drawn afresh every epoch on the walk tokens, which are then closed
+  up before the windows are formed (:func:`subsample_walks`); negatives keep the raw
+  unigram counts, the learning rate decays over raw tokens, as in gensim.
+- ``pair_fraction=f``: every pair kept with probability ``f``, learning rate ``lr / f``
+  (unbiased thinning). Larger steps: ``f = 0.25`` diverged on PPI in our measurement.
 """
 
 from __future__ import annotations
@@ -58,6 +84,8 @@ __all__ = [
     "unigram_distribution",
     "sample_negatives",
     "check_walks",
+    "subsample_keep_probability",
+    "subsample_walks",
 ]
 
 
@@ -120,6 +148,47 @@ def sample_negatives(
     u = u * cdf[-1]
     idx = torch.searchsorted(cdf, u, right=True)
     return idx.clamp_(max=cdf.numel() - 1)
+
+
+def subsample_keep_probability(counts: Tensor, sample: float) -> Tensor:
+    """word2vec's frequent-token downsampling: the probability of KEEPING a token of a
+    node with ``counts[i]`` occurrences, ``min(1, (sqrt(c / t) + 1) * t / c)`` with
+    ``t = sample * sum(counts)`` (gensim's formula; ``sample=0``: keep all). Float64.
+
+    Example:
+        >>> subsample_keep_probability(torch.tensor([1.0, 99.0]), 0.01)
+        tensor([1.0000, 0.1105], dtype=torch.float64)
+    """
+    if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not sample >= 0:
+        raise ValueError(f"sample must be a number >= 0, got {sample!r}")
+    counts = counts.double()
+    if sample == 0:
+        return torch.ones_like(counts)
+    t = float(sample) * float(counts.sum())
+    safe = counts.clamp(min=1e-300)
+    keep = ((safe / t).sqrt() + 1.0) * t / safe
+    return torch.where(counts > 0, keep.clamp(max=1.0), torch.ones_like(counts))
+
+
+def subsample_walks(
+    walks: Tensor, keep_prob: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """Drop every token ``v`` of ``walks`` independently with probability ``1 - keep_prob[v]``
+    and close the gaps (kept tokens move left in their order, ``-1`` pads the tail), as
+    word2vec does before it forms windows. Same shape as ``walks``.
+
+    Example:
+        >>> subsample_walks(torch.tensor([[0, 1, 0, 2]]), torch.tensor([1.0, 0.0, 1.0]))
+        tensor([[ 0,  0,  2, -1]])
+    """
+    valid = walks >= 0
+    p = keep_prob.to(walks.device)[walks.clamp(min=0)]
+    u = torch.rand(walks.shape, generator=generator, device=walks.device, dtype=p.dtype)
+    keep = valid & (u < p)
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+    out = walks.gather(1, order)
+    out.masked_fill_(~keep.gather(1, order), -1)
+    return out
 
 
 def skipgram_pairs(
@@ -287,8 +356,9 @@ class SkipGram(torch.nn.Module):
         ``weight`` (``[B]``, optional) scales each pair's gradient (counts then sum weights).
         """
         idx = torch.cat([context.unsqueeze(1), negatives], dim=1)  # [B, K+1]
-        u = self.emb[centre]  # [B, d]
-        v = self.ctx[idx]  # [B, K+1, d]
+        flat = idx.reshape(-1)
+        u = self.emb.index_select(0, centre)  # [B, d] (index_select: far faster than [] on CPU)
+        v = self.ctx.index_select(0, flat).view(idx.size(0), idx.size(1), -1)  # [B, K+1, d]
         score = torch.bmm(v, u.unsqueeze(2)).squeeze(2)  # [B, K+1]
         g = torch.sigmoid(score).neg_()
         g[:, 0] += 1.0
@@ -298,7 +368,6 @@ class SkipGram(torch.nn.Module):
         if weight is not None:
             g.mul_(weight.to(g.dtype).unsqueeze(1))
         du = torch.bmm(g.unsqueeze(1), v).squeeze(1)  # [B, d]
-        flat = idx.reshape(-1)
         if max_row_updates is not None:
             n = self.emb.size(0)
             cap = float(max_row_updates)
@@ -313,6 +382,135 @@ class SkipGram(torch.nn.Module):
         dv = g.unsqueeze(2) * u.unsqueeze(1)  # [B, K+1, d]
         self.emb.index_add_(0, centre, du)
         self.ctx.index_add_(0, flat, dv.reshape(-1, u.size(1)))
+
+    @torch.no_grad()
+    def step_shared(
+        self,
+        centre: Tensor,
+        context: Tensor,
+        negatives: Tensor,
+        lr: float,
+        negative: int,
+        max_row_updates: int | None = None,
+    ) -> None:
+        """One SGD step on a batch of pairs whose negatives are SHARED by the whole batch.
+
+        ``centre``, ``context``: ``[B]``; ``negatives``: ``[S]`` node ids drawn i.i.d. from
+        the noise distribution. Every pair's negative term ``negative * E_n log sigmoid(-u.v_n)``
+        is estimated by ``negative / S * sum_s log sigmoid(-u.v_{n_s})`` over the shared
+        draws (unbiased, as word2vec's ``negative`` private draws; a shared negative equal
+        to the pair's context is skipped). The scores are one ``[B, d] x [d, S]`` matmul.
+        ``max_row_updates`` caps the summed update of a row as in :meth:`step`, counting a
+        shared negative as ``B * negative / S`` pair updates.
+        """
+        s = negatives.numel()
+        u = self.emb.index_select(0, centre)  # [B, d]
+        vo = self.ctx.index_select(0, context)  # [B, d]
+        vn = self.ctx.index_select(0, negatives)  # [S, d]
+        gp = torch.sigmoid((u * vo).sum(1)).neg_().add_(1.0).mul_(lr)  # [B]
+        gn = torch.sigmoid(u @ vn.t()).mul_(-lr * negative / s)  # [B, S]
+        gn.masked_fill_(negatives.unsqueeze(0) == context.unsqueeze(1), 0.0)
+        du = torch.addmm(gp.unsqueeze(1) * vo, gn, vn)  # [B, d]
+        dvo = gp.unsqueeze(1) * u
+        dvn = gn.t() @ u  # [S, d]
+        if max_row_updates is not None:
+            n = self.emb.size(0)
+            cap = float(max_row_updates)
+            s_in = (cap / torch.bincount(centre, minlength=n).float()).clamp_(max=1.0)
+            cnt = torch.bincount(context, minlength=n).float()
+            cnt.add_(torch.bincount(negatives, minlength=n).float(),
+                     alpha=centre.numel() * negative / s)
+            s_out = (cap / cnt).clamp_(max=1.0)
+            du.mul_(s_in[centre].unsqueeze(1))
+            dvo.mul_(s_out[context].unsqueeze(1))
+            dvn.mul_(s_out[negatives].unsqueeze(1))
+        self.emb.index_add_(0, centre, du)
+        self.ctx.index_add_(0, torch.cat([context, negatives]), torch.cat([dvo, dvn]))
+
+
+    @torch.no_grad()
+    def step_walks(
+        self,
+        walks: Tensor,
+        radius: Tensor,
+        negatives: Tensor,
+        lr: float,
+        negative: int,
+        max_row_updates: int | None = None,
+    ) -> None:
+        """One SGD step on ALL skip-gram pairs of a block of walks, as dense batched matmuls.
+
+        ``walks``: ``[W, L]`` (``-1`` padding); ``radius``: ``[W, L]`` effective window of every
+        centre token (pairs ``(t, s)`` with ``0 < |s - t| <= radius[t]``); ``negatives``:
+        ``[W, L, S]`` noise draws of every centre token, shared by that token's pairs, or
+        ``[W, S]`` draws shared by all pairs of a walk. The rows of the walk tokens are
+        gathered once and the scores of every (centre, context) slot of a walk are one
+        ``[L, d] x [d, L]`` product masked to the windows: no per-pair gather. Each pair's
+        negative term ``negative * E_n log sigmoid(-u.v_n)`` is estimated by
+        ``negative / S * sum_j log sigmoid(-u.v_{n_j})`` over the shared draws (unbiased),
+        skipping a draw equal to the pair's context as word2vec does. ``max_row_updates`` as
+        in :meth:`step` (a draw shared by ``m`` pairs counts ``m * negative / S`` updates).
+        """
+        nb, length = walks.shape
+        d = self.emb.size(1)
+        dt = self.emb.dtype
+        valid = walks >= 0
+        ids = walks.clamp(min=0)
+        pos = torch.arange(length, device=walks.device)
+        dist = (pos.unsqueeze(0) - pos.unsqueeze(1)).abs()  # [L, L]
+        mask = (dist > 0) & (dist <= radius.unsqueeze(2))  # centre t (rows), context s (cols)
+        mask &= valid.unsqueeze(2) & valid.unsqueeze(1)
+        mf = mask.to(dt)
+        flat = ids.reshape(-1)
+        u = self.emb.index_select(0, flat).view(nb, length, d)
+        v = self.ctx.index_select(0, flat).view(nb, length, d)
+        gp = torch.bmm(u, v.transpose(1, 2)).sigmoid_().neg_().add_(1.0).mul_(mf).mul_(lr)
+        cnt = mf.sum(2, keepdim=True)  # [W, L, 1] pairs per centre token
+        du = torch.bmm(gp, v)
+        dv = torch.bmm(gp.transpose(1, 2), u)
+        per_token = negatives.dim() == 3
+        s = negatives.size(-1) if negative > 0 else 0
+        if s and per_token:  # [W, L, S]: draws of each centre token, shared by its pairs
+            vn = self.ctx.index_select(0, negatives.reshape(-1)).view(nb, length, s, d)
+            eq = ids.view(nb, 1, length, 1) == negatives.unsqueeze(2)  # [W, L(t), L(s), S]
+            npairs = cnt - (eq & mask.unsqueeze(3)).sum(2).to(dt)  # [W, L, S]
+            gn = (vn @ u.unsqueeze(3)).squeeze(3)  # [W, L, S]
+            gn = gn.sigmoid_().mul_(npairs).mul_(-lr * negative / s)
+            du.add_((gn.unsqueeze(2) @ vn).squeeze(2))
+            dvn = gn.unsqueeze(3) * u.unsqueeze(2)  # [W, L, S, d]
+        elif s:  # [W, S]: draws shared by all pairs of a walk
+            vn = self.ctx.index_select(0, negatives.reshape(-1)).view(nb, s, d)
+            eq = (ids.unsqueeze(2) == negatives.unsqueeze(1)).to(dt)  # [W, L(s), S]
+            npairs = cnt - torch.bmm(mf, eq)  # pairs of centre t whose context != draw j
+            gn = torch.bmm(u, vn.transpose(1, 2)).sigmoid_().mul_(npairs).mul_(-lr * negative / s)
+            du.baddbmm_(gn, vn)
+            dvn = torch.bmm(gn.transpose(1, 2), u)
+        if max_row_updates is not None:
+            n = self.emb.size(0)
+            cap = float(max_row_updates)
+            n_u = torch.bincount(flat, cnt.reshape(-1), minlength=n)
+            n_v = torch.bincount(flat, mf.sum(1).reshape(-1), minlength=n)
+            if s:
+                if per_token:
+                    per_draw = (cnt * (negative / s)).expand(nb, length, s)
+                else:
+                    per_draw = (cnt.sum((1, 2)) * (negative / s)).unsqueeze(1).expand(nb, s)
+                n_v += torch.bincount(negatives.reshape(-1), per_draw.reshape(-1), minlength=n)
+            s_u = (cap / n_u.to(dt)).clamp_(max=1.0)
+            s_v = (cap / n_v.to(dt)).clamp_(max=1.0)
+            du.mul_(s_u[ids].unsqueeze(2))
+            dv.mul_(s_v[ids].unsqueeze(2))
+            if s:
+                dvn.mul_(s_v[negatives].unsqueeze(-1))
+        self.emb.index_add_(0, flat, du.reshape(-1, d))
+        if s:
+            self.ctx.index_add_(0, torch.cat([flat, negatives.reshape(-1)]),
+                                torch.cat([dv.reshape(-1, d), dvn.reshape(-1, d)]))
+        else:
+            self.ctx.index_add_(0, flat, dv.reshape(-1, d))
+
+
+_AUTO_ROW_CAP = {"pairs": 256, "walks": 48}  # max_row_updates="auto" (measured, see docstring)
 
 
 def _default_batch_size(device: torch.device) -> int:
@@ -331,13 +529,17 @@ def train_skipgram(
     min_lr_ratio: float = 1e-4,
     batch_size: int | None = None,
     chunk_pairs: int | None = None,
-    max_row_updates: int | None = 256,
+    max_row_updates: int | None | str = "auto",
     ns_exponent: float = 0.75,
     shrink_window: bool = True,
     device: torch.device | str | None = None,
     generator: torch.Generator | None = None,
     progress: bool = True,
     aggregate: bool = False,
+    shared_negatives: int | None = None,
+    sample: float = 0.0,
+    pair_fraction: float = 1.0,
+    mode: str = "pairs",
 ) -> Tensor:
     """Train SGNS on ``walks`` (``[W, L]`` node ids, ``-1`` padding) and return the input
     vectors ``[num_nodes, dim]`` on ``device`` (default: the walks' device).
@@ -350,6 +552,17 @@ def train_skipgram(
     the row's summed update is scaled down to that many (without it, large batches
     diverge on hub nodes). ``aggregate=True`` counts the co-occurrences once and trains on
     pairs drawn from them (same expected objective, see the module docstring).
+
+    Fast-path options (module docstring, "Estimators"): ``shared_negatives=S`` draws ``S``
+    negatives per mini-batch shared by all its pairs (:meth:`SkipGram.step_shared`, one
+    matmul instead of ``B * negative`` row gathers); ``sample`` is word2vec's frequent-token
+    downsampling threshold (gensim's default ``1e-3``; ``0``: off), applied to the walk
+    tokens every epoch (once, before counting, with ``aggregate``); ``pair_fraction=f < 1``
+    trains on a random fraction ``f`` of the pairs with the learning rate scaled by
+    ``1 / f`` (unbiased for the same per-epoch gradient, ``f`` times the SGD steps).
+    ``mode="walks"`` trains on blocks of whole walks (:meth:`SkipGram.step_walks`; there
+    ``shared_negatives=S`` means ``S`` draws per walk instead of ``negative`` per centre
+    token). ``max_row_updates="auto"``: 256 in ``"pairs"`` mode, 48 in ``"walks"`` mode.
 
     Example:
         >>> walks = torch.tensor([[0, 1, 0, 1], [2, 3, 2, 3]])
@@ -374,23 +587,63 @@ def train_skipgram(
     if chunk_pairs is None:
         chunk_pairs = 32 * batch_size
     check_positive_int(chunk_pairs, "chunk_pairs")
+    if mode not in ("pairs", "walks"):
+        raise ValueError(f"mode must be 'pairs' or 'walks', got {mode!r}")
+    if max_row_updates == "auto":
+        max_row_updates = _AUTO_ROW_CAP[mode]
     if max_row_updates is not None:
         check_positive_int(max_row_updates, "max_row_updates")
     check_generator(generator, device)
     if walks.size(1) < 2:
         raise ValueError(f"walks must have at least 2 columns, got {walks.size(1)}")
-
-    walks = walks.to(device)
-    cdf = torch.cumsum(unigram_distribution(walks, num_nodes, ns_exponent), 0)
-    model = SkipGram(num_nodes, dim, device=device, generator=generator)
-
+    if shared_negatives is not None:
+        check_positive_int(shared_negatives, "shared_negatives")
+    if (isinstance(pair_fraction, bool) or not isinstance(pair_fraction, (int, float))
+            or not 0 < pair_fraction <= 1):
+        raise ValueError(f"pair_fraction must be a number in (0, 1], got {pair_fraction!r}")
     if not isinstance(aggregate, bool):
         raise TypeError(f"aggregate must be a bool, got {type(aggregate).__name__}")
+    if mode == "walks" and (aggregate or pair_fraction != 1):
+        raise ValueError("mode='walks' trains on the walks themselves: it excludes aggregate=True "
+                         "and pair_fraction < 1")
+
+    walks = walks.to(device)
+    tok = walks.reshape(-1)
+    counts = torch.bincount(tok[tok >= 0], minlength=num_nodes)
+    keep_prob = subsample_keep_probability(counts, sample)  # validates sample
+    cdf = torch.cumsum(unigram_distribution(walks, num_nodes, ns_exponent), 0)
+    model = SkipGram(num_nodes, dim, device=device, generator=generator)
+    shared = shared_negatives if negative > 0 else None
+
+    def step(c: Tensor, o: Tensor, neg: Tensor, cur_lr: float) -> None:
+        if shared is None:
+            model.step(c, o, neg, cur_lr, max_row_updates)
+        else:
+            model.step_shared(c, o, neg, cur_lr, negative, max_row_updates)
+
+    def draw_negatives(n_pairs: int) -> Tensor:
+        if shared is None:
+            return sample_negatives(cdf, (n_pairs, negative), generator)
+        n_batches = -(-n_pairs // batch_size)
+        return sample_negatives(cdf, (n_batches, shared), generator)
+
+    def batch_negatives(neg: Tensor, b: int) -> Tensor:
+        return neg[b:b + batch_size] if shared is None else neg[b // batch_size]
+
     if aggregate:
-        _train_aggregated(model, walks, num_nodes, window, negative, epochs, lr, cdf,
-                          min_lr_ratio=min_lr_ratio, batch_size=batch_size,
-                          chunk_pairs=chunk_pairs, max_row_updates=max_row_updates,
-                          shrink_window=shrink_window, generator=generator, progress=progress)
+        if sample > 0:
+            walks = subsample_walks(walks, keep_prob, generator)
+        _train_aggregated(model, walks, num_nodes, window, epochs, lr, step, draw_negatives,
+                          batch_negatives, min_lr_ratio=min_lr_ratio, batch_size=batch_size,
+                          chunk_pairs=chunk_pairs, shrink_window=shrink_window,
+                          generator=generator, progress=progress, pair_fraction=pair_fraction)
+        return model.emb.data
+    if mode == "walks":
+        _train_walks(model, walks, window, negative, epochs, lr, cdf, keep_prob,
+                     shared=shared_negatives if negative > 0 else None, min_lr_ratio=min_lr_ratio,
+                     batch_size=batch_size, chunk_pairs=chunk_pairs,
+                     max_row_updates=max_row_updates, sample=sample,
+                     shrink_window=shrink_window, generator=generator, progress=progress)
         return model.emb.data
 
     length = walks.size(1)
@@ -408,18 +661,23 @@ def train_skipgram(
         for start in range(0, n_walks, walks_per_chunk):
             chunk = walks[start:start + walks_per_chunk]
             chunk_tokens = int(tokens_per_walk[start:start + walks_per_chunk].sum())
+            if sample > 0:
+                chunk = subsample_walks(chunk, keep_prob, generator)
             c, o = skipgram_pairs(chunk, window, shrink_window=shrink_window,
                                   generator=generator)
+            if pair_fraction < 1:
+                m = torch.rand(c.numel(), generator=generator, device=device) < pair_fraction
+                c, o = c[m], o[m]
             n_pairs = c.numel()
             if n_pairs:
                 perm = torch.randperm(n_pairs, generator=generator, device=device)
                 c, o = c[perm], o[perm]
-                neg = sample_negatives(cdf, (n_pairs, negative), generator)
+                neg = draw_negatives(n_pairs)
                 for b in range(0, n_pairs, batch_size):
                     frac = (done_tokens + chunk_tokens * b / n_pairs) / total_tokens
-                    cur_lr = lr * max(1.0 - frac, min_lr_ratio)
-                    model.step(c[b:b + batch_size], o[b:b + batch_size],
-                               neg[b:b + batch_size], cur_lr, max_row_updates)
+                    cur_lr = lr * max(1.0 - frac, min_lr_ratio) / pair_fraction
+                    step(c[b:b + batch_size], o[b:b + batch_size], batch_negatives(neg, b),
+                         cur_lr)
             done_tokens += chunk_tokens
             if bar is not None:
                 bar.update(chunk_tokens)
@@ -433,18 +691,19 @@ def _train_aggregated(
     walks: Tensor,
     num_nodes: int,
     window: int,
-    negative: int,
     epochs: int,
     lr: float,
-    cdf: Tensor,
+    step,
+    draw_negatives,
+    batch_negatives,
     *,
     min_lr_ratio: float,
     batch_size: int,
     chunk_pairs: int,
-    max_row_updates: int | None,
     shrink_window: bool,
     generator: torch.Generator | None,
     progress: bool,
+    pair_fraction: float,
 ) -> None:
     """SGD on pairs drawn i.i.d. from the expected co-occurrence counts (``aggregate=True``)."""
     centre, context, weight = cooccurrence_counts(walks, num_nodes, window,
@@ -452,7 +711,7 @@ def _train_aggregated(
     if centre.numel() == 0:
         return
     pair_cdf = torch.cumsum(weight, 0)
-    per_epoch = max(1, int(round(float(pair_cdf[-1]))))
+    per_epoch = max(1, int(round(float(pair_cdf[-1]) * pair_fraction)))
     total = per_epoch * epochs
     bar = None
     if progress:
@@ -465,13 +724,71 @@ def _train_aggregated(
         n_chunk = min(chunk_pairs, total - done)
         pick = sample_negatives(pair_cdf, (n_chunk,), generator)
         c, o = centre[pick], context[pick]
-        neg = sample_negatives(cdf, (n_chunk, negative), generator)
+        neg = draw_negatives(n_chunk)
         for b in range(0, n_chunk, batch_size):
-            cur_lr = lr * max(1.0 - (done + b) / total, min_lr_ratio)
-            model.step(c[b:b + batch_size], o[b:b + batch_size], neg[b:b + batch_size],
-                       cur_lr, max_row_updates)
+            cur_lr = lr * max(1.0 - (done + b) / total, min_lr_ratio) / pair_fraction
+            step(c[b:b + batch_size], o[b:b + batch_size], batch_negatives(neg, b), cur_lr)
         done += n_chunk
         if bar is not None:
             bar.update(n_chunk)
+    if bar is not None:
+        bar.close()
+
+
+def _train_walks(
+    model: SkipGram,
+    walks: Tensor,
+    window: int,
+    negative: int,
+    epochs: int,
+    lr: float,
+    cdf: Tensor,
+    keep_prob: Tensor,
+    *,
+    shared: int | None,
+    min_lr_ratio: float,
+    batch_size: int,
+    chunk_pairs: int,
+    max_row_updates: int | None,
+    sample: float,
+    shrink_window: bool,
+    generator: torch.Generator | None,
+    progress: bool,
+) -> None:
+    """``mode="walks"``: SGD steps on blocks of whole walks (:meth:`SkipGram.step_walks`)."""
+    per_walk = shared is not None
+    n_walks, length = walks.shape
+    dev = walks.device
+    per_step = max(1, batch_size // (length * (window + 1)))  # ~batch_size pairs per step
+    per_chunk = max(per_step, (chunk_pairs // (length * (window + 1))) // per_step * per_step)
+    tokens_per_walk = (walks >= 0).sum(1)
+    total_tokens = int(tokens_per_walk.sum()) * epochs
+    done = 0
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total_tokens, desc="skip-gram (walk blocks)", unit="tok", unit_scale=True)
+    for _ in range(epochs):
+        for start in range(0, n_walks, per_chunk):
+            chunk = walks[start:start + per_chunk]
+            if sample > 0:
+                chunk = subsample_walks(chunk, keep_prob, generator)
+            if shrink_window:
+                radius = torch.randint(1, window + 1, chunk.shape, generator=generator, device=dev)
+            else:
+                radius = torch.full(chunk.shape, window, dtype=torch.long, device=dev)
+            shape = (chunk.size(0), shared) if per_walk else (*chunk.shape, negative)
+            neg = sample_negatives(cdf, shape, generator)
+            tok = tokens_per_walk[start:start + per_chunk]
+            cum = torch.cumsum(tok, 0).tolist()
+            for b in range(0, chunk.size(0), per_step):
+                before = cum[b - 1] if b else 0
+                cur_lr = lr * max(1.0 - (done + before) / total_tokens, min_lr_ratio)
+                model.step_walks(chunk[b:b + per_step], radius[b:b + per_step],
+                                 neg[b:b + per_step], cur_lr, negative, max_row_updates)
+            done += cum[-1]
+            if bar is not None:
+                bar.update(cum[-1])
     if bar is not None:
         bar.close()
