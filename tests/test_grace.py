@@ -100,3 +100,25 @@ def test_grace_on_cuda(graph):
     out = train_grace(graph, config(epochs=3, block_size=64), device="cuda")
     assert out["embedding"].device.type == "cpu" and torch.isfinite(out["embedding"]).all()
     assert next(out["model"].parameters()).device.type == "cuda"
+
+
+def test_train_grace_is_the_shared_trainer_with_grace_views(graph):
+    from graphcl.methods.grace import grace_views, train_contrastive
+
+    a = train_grace(graph, config(epochs=3), seed=4)
+    b = train_contrastive(graph, config(epochs=3), grace_views, seed=4)
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    torch.testing.assert_close(a["embedding"], b["embedding"], rtol=0, atol=0)
+    assert all(h["step_s"] > 0 for h in a["history"])  # per-epoch step time, used by benchmarks/grace_epoch.py
+
+
+def test_grace_views_use_configured_rates(graph):
+    from graphcl.methods.grace import grace_views
+
+    spec = grace_views(graph, config(p_e1=0.0, p_e2=0.5, p_f1=0.0, p_f2=0.5), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    x0, e0, w0 = spec.view(0, graph.x, graph.edge_index, gen)
+    assert torch.equal(x0, graph.x) and torch.equal(e0, graph.edge_index) and w0 is None
+    kept = [spec.view(1, graph.x, graph.edge_index, gen)[1].size(1) / graph.edge_index.size(1) for _ in range(100)]
+    assert abs(sum(kept) / 100 - 0.5) < 0.01
+    assert spec.loss_options is None

@@ -8,6 +8,11 @@ them with ``Linear -> ELU -> Linear`` and minimises the symmetric InfoNCE loss
 (:func:`graphcl.losses.infonce`, blockwise, O(N * block) memory)
 with Adam. Training runs through :func:`graphcl.train.fit`.
 
+:func:`train_contrastive` is this design with the views as a parameter (a
+:class:`ViewSpec` factory, plus optional per-epoch InfoNCE options); GCA
+(:mod:`graphcl.methods.gca`), CSGCL (:mod:`graphcl.methods.csgcl`) and rLap-GCL
+(:mod:`graphcl.methods.rlap`) are short recipes on it.
+
 Model choice: by default the model after the last epoch, as in the paper. With
 ``eval_every > 0`` the linear probe runs on the frozen embeddings every
 ``eval_every`` epochs, and for each evaluation split the epoch with the best
@@ -22,6 +27,9 @@ logistic-regression probe over ``num_seeds`` random 10/10/80 splits
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,7 +41,7 @@ from graphcl.nn import ENCODERS, ProjectionHead
 from graphcl.utils import make_generator, seed_everything
 from graphcl.validation import check_positive_int, check_probability
 
-__all__ = ["GRACEModel", "train_grace", "run"]
+__all__ = ["GRACEModel", "ViewSpec", "grace_views", "train_contrastive", "train_grace", "run_node_method", "run"]
 
 
 class GRACEModel(nn.Module):
@@ -54,88 +62,133 @@ class GRACEModel(nn.Module):
         self.encoder = ENCODERS[encoder](in_dim, 2 * hidden, hidden, num_layers=num_layers, activation=activation)
         self.head = ProjectionHead(hidden, proj_hidden, hidden)
 
-    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
-        """Encoder output (the embedding that is evaluated)."""
-        return self.encoder(x, edge_index)
+    def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
+        """Encoder output (the embedding that is evaluated); ``edge_weight`` is used by GCN only."""
+        return self.encoder(x, edge_index, edge_weight)
 
     def project(self, z: Tensor) -> Tensor:
         return self.head(z)
 
 
-def _setting(config: dict, key: str) -> Any:
+def _setting(config: dict, key: str, method: str = "GRACE") -> Any:
     if key not in config:
-        raise ValueError(f"GRACE config lacks setting {key!r}")
+        raise ValueError(f"{method} config lacks setting {key!r}")
     return config[key]
 
 
-def train_grace(
+ViewFn = Callable[[int, Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor, "Tensor | None"]]
+
+
+@dataclass
+class ViewSpec:
+    """What a recipe plugs into :func:`train_contrastive`.
+
+    ``view(i, x, edge_index, generator) -> (x_i, edge_index_i, edge_weight_i or None)`` draws
+    view ``i`` (0 or 1) afresh; ``loss_options(epoch) -> dict`` gives extra keyword
+    arguments of :func:`graphcl.losses.infonce` for that epoch (e.g. CSGCL's ``pair_shift``).
+    """
+
+    view: ViewFn
+    loss_options: Callable[[int], dict[str, Any]] | None = None
+
+
+def grace_views(data: Any, config: dict, device: torch.device) -> ViewSpec:
+    """GRACE's views: uniform edge dropout ``p_e1``/``p_e2`` and column masking ``p_f1``/``p_f2``.
+
+    Example:
+        >>> spec = grace_views(None, dict(p_e1=0.2, p_e2=0.4, p_f1=0.3, p_f2=0.4), torch.device("cpu"))
+        >>> x, ei, w = spec.view(0, torch.ones(3, 4), torch.tensor([[0, 1], [1, 2]]), torch.Generator())
+    """
+    from graphcl.augment import drop_edge, mask_feature
+
+    p_e = [check_probability(float(_setting(config, k)), k) for k in ("p_e1", "p_e2")]
+    p_f = [check_probability(float(_setting(config, k)), k) for k in ("p_f1", "p_f2")]
+    undirected = bool(config.get("undirected_drop", False))
+
+    def view(i: int, x: Tensor, edge_index: Tensor, gen: torch.Generator) -> tuple[Tensor, Tensor, None]:
+        ei, _ = drop_edge(edge_index, p_e[i], undirected=undirected, generator=gen)
+        xv, _ = mask_feature(x, p_f[i], generator=gen)
+        return xv, ei, None
+
+    return ViewSpec(view)
+
+
+def train_contrastive(
     data: Any,
     config: dict,
+    views: Callable[[Any, dict, torch.device], ViewSpec],
     *,
     device: torch.device | str = "cpu",
     seed: int = 0,
     progress: bool = False,
     checkpoint: str | None = None,
     resume: bool = False,
+    method: str = "GRACE",
 ) -> dict[str, Any]:
-    """Train GRACE on ``data`` (``x``, ``edge_index``; ``y`` only for ``eval_every > 0``).
+    """The GRACE training design with pluggable views: the one trainer of GRACE, GCA, CSGCL and rLap-GCL.
+
+    ``views(data, config, device)`` builds the :class:`ViewSpec` (precomputing
+    whatever the augmentation needs once). Every epoch draws two fresh views from
+    a generator seeded by ``seed``, encodes both with one shared encoder, projects
+    them and minimises :func:`graphcl.losses.infonce` (plus the spec's
+    ``loss_options``) with Adam, through :func:`graphcl.train.fit`.
 
     Returns ``{"model", "embedding" (CPU float32 [N, hidden]), "train" (fit's
-    summary), "history", "evaluations"}``; ``evaluations`` lists, for every
-    evaluated epoch (0-based), the probe's per-split validation and test
-    accuracies (after a resume, only those of the resumed part).
+    summary), "history" (per epoch: ``loss``, ``step_s`` / ``step_cpu_s`` the wall /
+    process CPU time of the training step), "evaluations"}``; ``evaluations`` lists, for every
+    evaluated epoch (0-based, ``eval_every > 0`` only), the probe's per-split
+    validation and test accuracies (after a resume, only those of the resumed part).
 
     Example:
         >>> from graphcl.data import sbm
         >>> from graphcl.config import load_config
         >>> g = sbm([30, 30], p_in=0.3, p_out=0.02, num_features=8, seed=0)
         >>> cfg = dict(load_config("grace"), epochs=2, hidden=8, proj_hidden=8)
-        >>> train_grace(g, cfg)["embedding"].shape
+        >>> train_contrastive(g, cfg, grace_views)["embedding"].shape
         torch.Size([60, 8])
     """
-    from graphcl.augment import drop_edge, mask_feature
     from graphcl.eval import linear_probe
     from graphcl.train import fit
 
     device = torch.device(device)
-    epochs = int(_setting(config, "epochs"))
+    epochs = int(_setting(config, "epochs", method))
     if epochs < 0:
         raise ValueError(f"epochs must be >= 0, got {epochs}")
     eval_every = int(config.get("eval_every") or 0)
     if eval_every < 0:
         raise ValueError(f"eval_every must be >= 0, got {eval_every}")
-    p_e = [check_probability(float(_setting(config, k)), k) for k in ("p_e1", "p_e2")]
-    p_f = [check_probability(float(_setting(config, k)), k) for k in ("p_f1", "p_f2")]
-    tau = float(_setting(config, "tau"))
+    spec = views(data, config, device)
+    tau = float(_setting(config, "tau", method))
     block_size = config.get("block_size")
     intra = bool(config.get("intra_view_negatives", True))
-    undirected = bool(config.get("undirected_drop", False))
     x = data.x.to(device=device, dtype=torch.float32)
     edge_index = data.edge_index.to(device)
 
     seed_everything(seed)  # weight init, RReLU slopes
-    model = GRACEModel(x.size(1), int(_setting(config, "hidden")), int(_setting(config, "proj_hidden")),
+    model = GRACEModel(x.size(1), int(_setting(config, "hidden", method)), int(_setting(config, "proj_hidden", method)),
                        str(config.get("encoder", "gcn")), int(config.get("num_layers", 2)),
-                       str(_setting(config, "activation"))).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(_setting(config, "lr")),
+                       str(_setting(config, "activation", method))).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=float(_setting(config, "lr", method)),
                            weight_decay=float(config.get("weight_decay", 1e-5)))
     gen = make_generator(seed, device)
 
     current = {"epoch": -1}
 
-    def step(epoch: int) -> float:
+    def step(epoch: int) -> dict[str, float]:
         current["epoch"] = epoch
+        t0, c0 = time.perf_counter(), time.process_time()
         model.train()
         opt.zero_grad(set_to_none=True)
-        views = []
-        for pe, pf in zip(p_e, p_f):
-            ei, _ = drop_edge(edge_index, pe, undirected=undirected, generator=gen)
-            xv, _ = mask_feature(x, pf, generator=gen)
-            views.append(model.project(model(xv, ei)))
-        loss = infonce(views[0], views[1], tau, intra_view_negatives=intra, block_size=block_size)
+        zs = []
+        for i in range(2):
+            xv, ei, ew = spec.view(i, x, edge_index, gen)
+            zs.append(model.project(model(xv, ei, ew)))
+        extra = spec.loss_options(epoch) if spec.loss_options is not None else {}
+        loss = infonce(zs[0], zs[1], tau, intra_view_negatives=intra, block_size=block_size, **extra)
         loss.backward()
         opt.step()
-        return loss.item()
+        value = loss.item()  # synchronises on CUDA, so step_s is the epoch's full time
+        return {"loss": value, "step_s": time.perf_counter() - t0, "step_cpu_s": time.process_time() - c0}
 
     def embed() -> Tensor:
         model.eval()
@@ -168,10 +221,36 @@ def train_grace(
         resume=resume,
         generators={"views": gen},
         progress=progress,
-        desc="grace",
+        desc=method.lower(),
     )
     return {"model": model, "embedding": embed(), "train": result.to_dict(), "history": result.history,
             "evaluations": evaluations}
+
+
+def train_grace(
+    data: Any,
+    config: dict,
+    *,
+    device: torch.device | str = "cpu",
+    seed: int = 0,
+    progress: bool = False,
+    checkpoint: str | None = None,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Train GRACE on ``data`` (``x``, ``edge_index``; ``y`` only for ``eval_every > 0``).
+
+    :func:`train_contrastive` with :func:`grace_views`; same return value.
+
+    Example:
+        >>> from graphcl.data import sbm
+        >>> from graphcl.config import load_config
+        >>> g = sbm([30, 30], p_in=0.3, p_out=0.02, num_features=8, seed=0)
+        >>> cfg = dict(load_config("grace"), epochs=2, hidden=8, proj_hidden=8)
+        >>> train_grace(g, cfg)["embedding"].shape
+        torch.Size([60, 8])
+    """
+    return train_contrastive(data, config, grace_views, device=device, seed=seed, progress=progress,
+                             checkpoint=checkpoint, resume=resume, method="GRACE")
 
 
 def _select_per_split(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
@@ -196,20 +275,26 @@ def _select_per_split(evaluations: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-@register("grace", description="GRACE: edge-dropout/feature-masking views, GCN encoder, InfoNCE + linear probe",
-          default_dataset="cora")
-def run(dataset: str, config: dict, ctx: RunContext) -> dict:
+def run_node_method(method: str, dataset: str, config: dict, ctx: RunContext,
+                    views: Callable[[Any, dict, torch.device], ViewSpec]) -> dict:
+    """Load ``dataset``, train with :func:`train_contrastive` and ``views``, and linear-probe the embedding.
+
+    The shared body of the ``run`` functions of GRACE, GCA, CSGCL and rLap-GCL.
+
+    Example:
+        >>> # run_node_method("grace", "cora", load_config("grace", "cora"), RunContext(), grace_views)
+    """
     from graphcl.data import load
     from graphcl.eval import linear_probe
 
     data = load(dataset, root=ctx.root)
     y = getattr(data, "y", None)
     if y is None or y.dim() != 1:
-        raise ValueError(f"method 'grace' needs single-label node classes; {dataset!r} has none")
+        raise ValueError(f"method {method!r} needs single-label node classes; {dataset!r} has none")
     if getattr(data, "x", None) is None:
-        raise ValueError(f"method 'grace' needs node features; {dataset!r} has none")
-    out = train_grace(data, config, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
-                      checkpoint=ctx.checkpoint, resume=ctx.resume)
+        raise ValueError(f"method {method!r} needs node features; {dataset!r} has none")
+    out = train_contrastive(data, config, views, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
+                            checkpoint=ctx.checkpoint, resume=ctx.resume, method=method)
     emb = out["embedding"]
     if out["evaluations"]:
         probe = _select_per_split(out["evaluations"])
@@ -220,3 +305,9 @@ def run(dataset: str, config: dict, ctx: RunContext) -> dict:
     train = {k: v for k, v in out["train"].items() if k != "history"}  # epochs run, wall time, resume info
     return {"metrics": {"node_classification": probe}, "history": out["history"], "train": train,
             "embedding": emb, "labels": y}
+
+
+@register("grace", description="GRACE: edge-dropout/feature-masking views, GCN encoder, InfoNCE + linear probe",
+          default_dataset="cora")
+def run(dataset: str, config: dict, ctx: RunContext) -> dict:
+    return run_node_method("grace", dataset, config, ctx, grace_views)
