@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 __all__ = [
+    "check_pairs",
     "check_edge_index",
     "check_edge_weight",
     "check_features",
@@ -155,3 +156,29 @@ def check_generator(generator: Any, device: torch.device | str | None = None) ->
             "create it with torch.Generator(device=...)"
         )
     return generator
+
+
+def check_pairs(pairs: Any, num_users: int, num_items: int, name: str = "pairs") -> Tensor:
+    """Validate a ``[2, M]`` integer tensor of (user, item) ids and return it as ``long``.
+
+    Example:
+        >>> check_pairs(torch.tensor([[0, 1], [2, 0]]), 2, 3).dtype
+        torch.int64
+    """
+    check_positive_int(num_users, "num_users")
+    check_positive_int(num_items, "num_items")
+    if not isinstance(pairs, Tensor):
+        raise TypeError(f"{name} must be a [2, M] integer torch.Tensor of (user, item) ids, got "
+                        f"{type(pairs).__name__}")
+    if not _is_int_dtype(pairs):
+        raise TypeError(f"{name} must be an integer tensor, got dtype {pairs.dtype}")
+    if pairs.dim() != 2 or pairs.size(0) != 2:
+        raise ValueError(f"{name} must have shape [2, M] (users; items), got {list(pairs.shape)}")
+    if pairs.numel():
+        if int(pairs.min()) < 0:
+            raise ValueError(f"{name} contains a negative id")
+        if int(pairs[0].max()) >= num_users:
+            raise ValueError(f"{name} contains user id {int(pairs[0].max())} >= num_users={num_users}")
+        if int(pairs[1].max()) >= num_items:
+            raise ValueError(f"{name} contains item id {int(pairs[1].max())} >= num_items={num_items}")
+    return pairs.long()

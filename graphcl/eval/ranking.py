@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import torch
 from torch import Tensor
 
-from graphcl.validation import check_features, check_positive_int
+from graphcl.validation import check_features, check_pairs, check_positive_int
 
 __all__ = ["ranking_metrics"]
-
-
-def _check_pairs(pairs: Any, num_users: int, num_items: int, name: str) -> Tensor:
-    if not isinstance(pairs, Tensor):
-        raise TypeError(f"{name} must be a [2, M] torch.LongTensor of (user, item) pairs, got "
-                        f"{type(pairs).__name__}")
-    if pairs.dtype.is_floating_point or pairs.dtype.is_complex or pairs.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got dtype {pairs.dtype}")
-    if pairs.dim() != 2 or pairs.size(0) != 2:
-        raise ValueError(f"{name} must have shape [2, M] (users; items), got {list(pairs.shape)}")
-    if pairs.numel():
-        if int(pairs.min()) < 0:
-            raise ValueError(f"{name} contains a negative id")
-        if int(pairs[0].max()) >= num_users:
-            raise ValueError(f"{name} contains user id {int(pairs[0].max())} >= "
-                             f"num_users={num_users}")
-        if int(pairs[1].max()) >= num_items:
-            raise ValueError(f"{name} contains item id {int(pairs[1].max())} >= "
-                             f"num_items={num_items}")
-    return pairs.long()
 
 
 def _csr(pairs: Tensor, num_users: int, num_items: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -124,8 +103,8 @@ def ranking_metrics(
         check_positive_int(k, "ks")
     check_positive_int(batch_size, "batch_size")
     dev = item_emb.device
-    train = _check_pairs(train_pairs, num_users, num_items, "train_pairs").to(dev)
-    test = _check_pairs(test_pairs, num_users, num_items, "test_pairs").to(dev)
+    train = check_pairs(train_pairs, num_users, num_items, "train_pairs").to(dev)
+    test = check_pairs(test_pairs, num_users, num_items, "test_pairs").to(dev)
     if test.size(1) == 0:
         raise ValueError("test_pairs is empty: no user to evaluate")
 

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from graphcl.config import setting
 from graphcl.losses import infonce
 from graphcl.methods import RunContext, register
 from graphcl.nn import ENCODERS, ProjectionHead
@@ -71,9 +72,7 @@ class GRACEModel(nn.Module):
 
 
 def _setting(config: dict, key: str, method: str = "GRACE") -> Any:
-    if key not in config:
-        raise ValueError(f"{method} config lacks setting {key!r}")
-    return config[key]
+    return setting(config, key, method)
 
 
 ViewFn = Callable[[int, Tensor, Tensor, torch.Generator], tuple[Tensor, Tensor, "Tensor | None"]]

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphcl.sparse import normalized_adjacency
-from graphcl.validation import check_fraction, check_generator, check_positive_int
+from graphcl.validation import check_fraction, check_generator, check_pairs, check_positive_int
 
 __all__ = [
     "check_interactions",
@@ -52,23 +52,7 @@ def check_interactions(pairs: object, num_users: int, num_items: int, name: str 
         >>> check_interactions(torch.tensor([[0, 1], [2, 0]]), 2, 3).dtype
         torch.int64
     """
-    check_positive_int(num_users, "num_users")
-    check_positive_int(num_items, "num_items")
-    if not isinstance(pairs, Tensor):
-        raise TypeError(f"{name} must be a [2, M] integer torch.Tensor of (user, item) ids, got "
-                        f"{type(pairs).__name__}")
-    if pairs.dtype.is_floating_point or pairs.dtype.is_complex or pairs.dtype == torch.bool:
-        raise TypeError(f"{name} must be an integer tensor, got dtype {pairs.dtype}")
-    if pairs.dim() != 2 or pairs.size(0) != 2:
-        raise ValueError(f"{name} must have shape [2, M] (users; items), got {list(pairs.shape)}")
-    if pairs.numel():
-        if int(pairs.min()) < 0:
-            raise ValueError(f"{name} contains a negative id")
-        if int(pairs[0].max()) >= num_users:
-            raise ValueError(f"{name} has user id {int(pairs[0].max())} >= num_users={num_users}")
-        if int(pairs[1].max()) >= num_items:
-            raise ValueError(f"{name} has item id {int(pairs[1].max())} >= num_items={num_items}")
-    return pairs.long()
+    return check_pairs(pairs, num_users, num_items, name)
 
 
 def bipartite_edge_index(train: Tensor, num_users: int, num_items: int) -> Tensor:
