@@ -14,9 +14,12 @@ from graphcl.embed import (
     Node2Vec,
     SkipGram,
     cooccurrence_counts,
+    factorize_ppmi,
     load_word2vec,
+    ppmi_embedding,
     sample_negatives,
     save_word2vec,
+    shifted_ppmi,
     skipgram_pairs,
     subsample_keep_probability,
     subsample_walks,
@@ -132,13 +135,13 @@ def _brute_force_counts(walks: torch.Tensor, window: int, shrink: bool) -> dict:
 
 
 @pytest.mark.parametrize("shrink", [True, False])
-@pytest.mark.parametrize("dense", [True, False])
-def test_cooccurrence_counts_equal_brute_force(shrink, dense, monkeypatch):
+@pytest.mark.parametrize("rows", [None, 1, 4])
+def test_cooccurrence_counts_equal_brute_force(shrink, rows, monkeypatch):
     import graphcl.embed.skipgram as sg
 
-    if not dense:  # force the sparse (unique-based) path, several walk chunks
-        monkeypatch.setattr(sg, "_DENSE_COUNT_LIMIT", 0)
-        monkeypatch.setattr(sg, "_COUNT_CHUNK_PAIRS", 50)
+    if rows is not None:  # row-block path: blocks of `rows` centre rows (4: last one partial)
+        monkeypatch.setattr(sg, "_DENSE_COUNT_LIMIT", rows * 6)
+        monkeypatch.setattr(sg, "_COUNT_CHUNK_PAIRS", 50)  # several walk chunks
     g = _gen(5)
     walks = torch.randint(0, 6, (7, 9), generator=g)
     walks[2, 5:] = -1  # padding of a stopped walker
@@ -403,6 +406,139 @@ def test_word2vec_write_is_atomic(tmp_path, monkeypatch):
     assert not (tmp_path / "new.txt").exists()
 
 
+# ----------------------------------------------------------------- PPMI factorisation
+def _dense_sppmi(walks: torch.Tensor, n: int, window: int, b: float) -> torch.Tensor:
+    """max(log(C_ij / (b C_i P_n(j))), 0) from the brute-force counts, by loops."""
+    counts = _brute_force_counts(walks, window, True)
+    C = torch.zeros(n, n, dtype=torch.float64)
+    for (a, c), v in counts.items():
+        C[a, c] = v / window
+    tok = [t for row in walks.tolist() for t in row if t >= 0]
+    pn = torch.tensor([tok.count(i) ** 0.75 for i in range(n)], dtype=torch.float64)
+    pn = pn / pn.sum()
+    out = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        ci = float(C[i].sum())
+        for j in range(n):
+            if C[i, j] > 0:
+                out[i, j] = max(math.log(float(C[i, j]) / (b * ci * float(pn[j]))), 0.0)
+    return out
+
+
+def test_shifted_ppmi_hand_computed():
+    # C = [[0, 2], [2, 0]], P_n = (1/2, 1/2): C_0 = 2, M_01 = 2 / (b * 2 * 0.5) = 2 / b
+    c, o, w = torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([2.0, 2.0])
+    noise = torch.tensor([0.5, 0.5])
+    L = shifted_ppmi(c, o, w, 2, noise, 1)
+    assert L.layout == torch.sparse_csr and L.dtype == torch.float32
+    assert torch.allclose(L.to_dense(), torch.tensor([[0.0, math.log(2)], [math.log(2), 0.0]]))
+    L5 = shifted_ppmi(c, o, w, 2, noise, 5)  # log(2 / 5) < 0: truncated, entries dropped
+    assert L5._nnz() == 0
+    # 3 nodes, unnormalised noise (normalised inside), C_0 = 1 + 3 = 4
+    c, o = torch.tensor([0, 0, 1, 2]), torch.tensor([1, 2, 0, 0])
+    w = torch.tensor([1.0, 3.0, 1.0, 3.0], dtype=torch.float64)
+    noise = torch.tensor([2.0, 1.0, 1.0])  # P_n = (1/2, 1/4, 1/4)
+    L = shifted_ppmi(c, o, w, 3, noise, 2, dtype=torch.float64).to_dense()
+    expect = torch.zeros(3, 3, dtype=torch.float64)
+    expect[0, 2] = math.log(3 / (2 * 4 * 0.25))  # M_01 = 1 / 2 -> truncated to 0
+    expect[1, 0] = math.log(1 / (2 * 1 * 0.5))  # = 0
+    expect[2, 0] = math.log(3 / (2 * 3 * 0.5))  # = 0
+    assert torch.allclose(L, expect)
+    # unsorted / duplicated input is coalesced first (same matrix)
+    perm = torch.tensor([3, 1, 0, 2, 1])
+    w_dup = w[perm].clone()
+    w_dup[1], w_dup[4] = 1.0, 2.0  # the (0, 2) count 3 split into two entries
+    L2 = shifted_ppmi(c[perm], o[perm], w_dup, 3, noise, 2, dtype=torch.float64).to_dense()
+    assert torch.allclose(L2, expect)
+
+
+def test_shifted_ppmi_of_walk_counts_equals_loop_formula():
+    walks = torch.randint(0, 7, (9, 8), generator=_gen(11))
+    walks[3, 6:] = -1
+    c, o, w = cooccurrence_counts(walks, 7, 3)
+    for b in (1, 5):
+        L = shifted_ppmi(c, o, w, 7, unigram_distribution(walks, 7), b, dtype=torch.float64)
+        assert torch.allclose(L.to_dense(), _dense_sppmi(walks, 7, 3, b), atol=1e-12)
+
+
+def test_ppmi_embedding_is_svd_of_the_matrix_and_deterministic():
+    walks = _local_walks(_two_cliques(5), 10, 4, 10, _gen(4))
+    n, dim = 10, 3
+    z = ppmi_embedding(walks, n, dim=dim, window=3, negative=1, generator=_gen(0))
+    assert z.shape == (n, dim) and z.dtype == torch.float32 and z.device.type == "cpu"
+    L = shifted_ppmi(*cooccurrence_counts(walks, n, 3), n, unigram_distribution(walks, n), 1,
+                     dtype=torch.float64).to_dense()
+    s = torch.linalg.svdvals(L)[:dim]
+    # z = U sqrt(S) with orthonormal U: z^T z = diag(S), S the top singular values of L
+    # (sketch of dim + oversample >= n columns: exact)
+    gram = (z.double().t() @ z.double())
+    assert torch.allclose(gram, torch.diag(s), atol=1e-4 * float(s[0]))
+    z2 = ppmi_embedding(walks, n, dim=dim, window=3, negative=1, generator=_gen(0))
+    assert torch.equal(z, z2)
+    # singular-value weighting U * S**eig_power: 0 -> orthonormal columns, 1 -> gram S^2
+    for power, target in ((0.0, torch.ones(dim, dtype=torch.float64)), (1.0, s * s)):
+        zp = ppmi_embedding(walks, n, dim=dim, window=3, negative=1, generator=_gen(0),
+                            eig_power=power).double()
+        assert torch.allclose(zp.t() @ zp, torch.diag(target), atol=1e-4 * float(target[0]))
+    zd = ppmi_embedding(walks, n, dim=dim, window=3, negative=1, generator=_gen(0),
+                        dtype=torch.float64, sample=1e-2)
+    assert zd.dtype == torch.float64
+    assert torch.equal(zd, ppmi_embedding(walks, n, dim=dim, window=3, negative=1,
+                                          generator=_gen(0), dtype=torch.float64, sample=1e-2))
+
+
+def test_ppmi_trainer_separates_two_cliques_and_unseen_nodes_are_zero():
+    ei = _two_cliques(6)
+    m = DeepWalk(dim=4, walks_per_node=5, walk_length=10, window=3, negative=1,
+                 trainer="ppmi", progress=False, seed=3).fit(ei, num_nodes=13)
+    z = torch.nn.functional.normalize(m.embedding_[:12], dim=1)
+    sim = z @ z.t()
+    same = torch.block_diag(torch.ones(6, 6), torch.ones(6, 6)).bool()
+    off = ~torch.eye(12, dtype=torch.bool)
+    assert float(sim[same & off].min()) > float(sim[~same].max())
+    assert bool((m.embedding_[12] == 0).all())  # isolated node: empty PPMI row
+    again = DeepWalk(dim=4, walks_per_node=5, walk_length=10, window=3, negative=1,
+                     trainer="ppmi", progress=False, seed=3).fit(ei, num_nodes=13)
+    assert torch.equal(m.embedding_, again.embedding_)
+    assert "trainer='ppmi'" in repr(m)
+
+
+def test_ppmi_bad_arguments():
+    c, o, w, noise = torch.tensor([0]), torch.tensor([1]), torch.tensor([1.0]), torch.ones(2)
+    with pytest.raises(ValueError, match="trainer must be one of"):
+        DeepWalk(trainer="svd")
+    with pytest.raises(ValueError, match="needs backend='torch'"):
+        DeepWalk(trainer="ppmi", backend="gensim")
+    with pytest.raises(ValueError, match="negative >= 1"):
+        Node2Vec(trainer="ppmi", negative=0)
+    with pytest.raises(ValueError, match="svd_niter"):
+        DeepWalk(trainer="ppmi", svd_niter=-1)
+    with pytest.raises(ValueError, match="negative must be a positive number"):
+        shifted_ppmi(c, o, w, 2, noise, 0)
+    with pytest.raises(ValueError, match="equal length"):
+        shifted_ppmi(c, o, torch.tensor([1.0, 2.0]), 2, noise)
+    with pytest.raises(ValueError, match="positive counts"):
+        shifted_ppmi(c, o, torch.tensor([0.0]), 2, noise)
+    with pytest.raises(ValueError, match="noise must be a floating tensor of shape"):
+        shifted_ppmi(c, o, w, 2, torch.ones(3))
+    with pytest.raises(ValueError, match="noise is zero at a context"):
+        shifted_ppmi(c, o, w, 2, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"ids must lie in \[0, 2\)"):
+        shifted_ppmi(c, torch.tensor([2]), w, 2, noise)
+    with pytest.raises(TypeError, match="centre must be a torch.Tensor"):
+        shifted_ppmi([0], o, w, 2, noise)
+    with pytest.raises(ValueError, match="dim=5 exceeds num_nodes=4"):
+        ppmi_embedding(torch.tensor([[0, 1, 2, 3]]), 4, dim=5)
+    with pytest.raises(ValueError, match="sample"):
+        ppmi_embedding(torch.tensor([[0, 1, 2, 3]]), 4, dim=2, sample=-1.0)
+    with pytest.raises(ValueError, match="eig_power"):
+        ppmi_embedding(torch.tensor([[0, 1, 2, 3]]), 4, dim=2, eig_power=-0.5)
+    with pytest.raises(ValueError, match="dim=3 exceeds num_nodes=2"):
+        factorize_ppmi(c, o, w, 2, noise, 3)
+    with pytest.raises(TypeError, match="walks must be an integer"):
+        ppmi_embedding(torch.rand(2, 3), 4, dim=2)
+
+
 # ----------------------------------------------------------------- estimators
 def test_estimator_api_inputs_and_shapes():
     from torch_geometric.data import Data
@@ -497,3 +633,8 @@ def test_methods_registered_and_run_on_karate():
     assert out["embedding"].shape == (34, 8)
     assert 0.0 <= out["metrics"]["linear_probe"]["accuracy"] <= 1.0
     assert "protocol" in out["metrics"]["linear_probe"]
+    cfg = load_config("deepwalk", "karate",
+                      overrides=["walks_per_node=2", "walk_length=8", "dim=8", "num_seeds=1",
+                                 "trainer=ppmi", "negative=1"])
+    out = get_method("deepwalk").fn("karate", cfg, RunContext(quiet=True))
+    assert out["embedding"].shape == (34, 8)

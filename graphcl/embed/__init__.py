@@ -5,6 +5,9 @@
   negatives (``shared_negatives``), walk-block steps (``mode="walks"``) and word2vec's
   frequent-token downsampling (``sample``, :func:`subsample_walks`).
 - :func:`train_gensim`: the same objective trained by gensim's Word2Vec.
+- :func:`ppmi_embedding` / :func:`shifted_ppmi`: walks + the shifted positive PMI matrix
+  that SGNS factorises implicitly, factorised by a randomized SVD (Levy & Goldberg 2014,
+  NetMF); the estimators' ``trainer="ppmi"``.
 - :class:`DeepWalk`, :class:`Node2Vec`: walks (:mod:`graphcl.walks`) + skip-gram,
   ``fit(graph)`` sets ``embedding_``.
 - :func:`save_word2vec` / :func:`load_word2vec`: word2vec text format.
@@ -17,6 +20,7 @@ Example:
 """
 
 from graphcl.embed.estimators import DeepWalk, Node2Vec, as_csr_graph
+from graphcl.embed.factorize import factorize_ppmi, ppmi_embedding, shifted_ppmi
 from graphcl.embed.gensim_backend import train_gensim, walks_to_sentences
 from graphcl.embed.io import load_word2vec, save_word2vec
 from graphcl.embed.skipgram import (
@@ -45,6 +49,9 @@ __all__ = [
     "subsample_keep_probability",
     "subsample_walks",
     "train_gensim",
+    "ppmi_embedding",
+    "factorize_ppmi",
+    "shifted_ppmi",
     "walks_to_sentences",
     "save_word2vec",
     "load_word2vec",

@@ -1,4 +1,5 @@
-"""DeepWalk and node2vec estimators: random walks (:mod:`graphcl.walks`) + skip-gram."""
+"""DeepWalk and node2vec estimators: random walks (:mod:`graphcl.walks`) + skip-gram, or
+(``trainer="ppmi"``) + the shifted PPMI factorisation of :mod:`graphcl.embed.factorize`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphcl.embed.factorize import ppmi_embedding
 from graphcl.embed.gensim_backend import train_gensim
 from graphcl.embed.io import save_word2vec
 from graphcl.embed.skipgram import train_skipgram
@@ -19,6 +21,7 @@ from graphcl.validation import check_edge_index, check_positive_int
 __all__ = ["DeepWalk", "Node2Vec", "as_csr_graph"]
 
 _BACKENDS = ("torch", "gensim")
+_TRAINERS = ("sgns", "ppmi")
 
 
 def as_csr_graph(graph: Any, num_nodes: int | None = None) -> CSRGraph:
@@ -78,6 +81,9 @@ class _WalkEmbedding:
         pair_fraction: float = 1.0,
         mode: str = "pairs",
         max_row_updates: int | None | str = "auto",
+        trainer: str = "sgns",
+        svd_niter: int = 5,
+        eig_power: float = 0.5,
     ) -> None:
         self.dim = check_positive_int(dim, "dim")
         self.walk_length = check_positive_int(walk_length, "walk_length")
@@ -125,6 +131,17 @@ class _WalkEmbedding:
         if max_row_updates not in ("auto", None):
             check_positive_int(max_row_updates, "max_row_updates")
         self.max_row_updates = max_row_updates
+        if trainer not in _TRAINERS:
+            raise ValueError(f"trainer must be one of {_TRAINERS}, got {trainer!r}")
+        if trainer == "ppmi" and backend != "torch":
+            raise ValueError("trainer='ppmi' runs in torch: it needs backend='torch'")
+        if trainer == "ppmi" and negative < 1:
+            raise ValueError("trainer='ppmi' needs negative >= 1 (the PMI shift is log(negative))")
+        self.trainer = trainer
+        self.svd_niter = check_positive_int(svd_niter, "svd_niter", minimum=0)
+        if isinstance(eig_power, bool) or not isinstance(eig_power, (int, float)) or not eig_power >= 0:
+            raise ValueError(f"eig_power must be a number >= 0, got {eig_power!r}")
+        self.eig_power = float(eig_power)
         self.embedding_: Tensor | None = None
         self.walks_: Tensor | None = None
 
@@ -147,7 +164,13 @@ class _WalkEmbedding:
         if g.num_nodes == 0:
             raise ValueError("graph has no nodes")
         walks = self.walks(g)
-        if self.backend == "torch":
+        if self.trainer == "ppmi":
+            z = ppmi_embedding(
+                walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
+                sample=self.sample, niter=self.svd_niter, eig_power=self.eig_power, device=dev,
+                generator=make_generator(self.seed + 1, dev),
+            )
+        elif self.backend == "torch":
             z = train_skipgram(
                 walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
                 epochs=self.epochs, lr=self.lr, batch_size=self.batch_size, device=dev,
@@ -174,7 +197,7 @@ class _WalkEmbedding:
 
     def __repr__(self) -> str:
         keys = ("dim", "walk_length", "walks_per_node", "window", "negative", "epochs", "p",
-                "q", "backend")
+                "q", "backend", "trainer")
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in keys)
         return f"{type(self).__name__}({args})"
 
@@ -191,6 +214,15 @@ class DeepWalk(_WalkEmbedding):
     ``shared_negatives``, ``sample`` (word2vec downsampling, both backends) and
     ``pair_fraction``, ``mode`` ("pairs" | "walks") and ``max_row_updates`` are passed to
     :func:`~graphcl.embed.train_skipgram`.
+
+    ``trainer="ppmi"`` replaces skip-gram by the factorisation of the matrix SGNS
+    factorises implicitly (:func:`~graphcl.embed.factorize.ppmi_embedding`, Levy & Goldberg
+    2014; NetMF, Qiu et al. 2018): the same walks' expected window co-occurrences, shifted
+    positive PMI with shift ``log(negative)`` and unigram^0.75 negatives, rank-``dim``
+    randomized SVD with ``svd_niter`` power iterations, embedding ``U S**eig_power`` (default
+    ``U sqrt(S)``, NetMF). It is not
+    SGNS ("walks + PPMI factorisation"); ``lr``, ``epochs``, ``batch_size`` and the SGNS
+    fast-path options do not apply to it, ``sample`` does (downsampling before counting).
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -221,6 +253,9 @@ class DeepWalk(_WalkEmbedding):
         pair_fraction: float = 1.0,
         mode: str = "pairs",
         max_row_updates: int | None | str = "auto",
+        trainer: str = "sgns",
+        svd_niter: int = 5,
+        eig_power: float = 0.5,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=1.0, q=1.0, lr=lr,
@@ -228,7 +263,8 @@ class DeepWalk(_WalkEmbedding):
                          device=device, seed=seed, progress=progress,
                          aggregate=aggregate, shared_negatives=shared_negatives,
                          sample=sample, pair_fraction=pair_fraction, mode=mode,
-                         max_row_updates=max_row_updates)
+                         max_row_updates=max_row_updates, trainer=trainer, svd_niter=svd_niter,
+                         eig_power=eig_power)
 
 
 class Node2Vec(_WalkEmbedding):
@@ -268,6 +304,9 @@ class Node2Vec(_WalkEmbedding):
         pair_fraction: float = 1.0,
         mode: str = "pairs",
         max_row_updates: int | None | str = "auto",
+        trainer: str = "sgns",
+        svd_niter: int = 5,
+        eig_power: float = 0.5,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=p, q=q, lr=lr,
@@ -275,4 +314,5 @@ class Node2Vec(_WalkEmbedding):
                          device=device, seed=seed, progress=progress,
                          aggregate=aggregate, shared_negatives=shared_negatives,
                          sample=sample, pair_fraction=pair_fraction, mode=mode,
-                         max_row_updates=max_row_updates)
+                         max_row_updates=max_row_updates, trainer=trainer, svd_niter=svd_niter,
+                         eig_power=eig_power)

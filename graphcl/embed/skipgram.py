@@ -157,7 +157,7 @@ def subsample_keep_probability(counts: Tensor, sample: float) -> Tensor:
 
     Example:
         >>> subsample_keep_probability(torch.tensor([1.0, 99.0]), 0.01)
-        tensor([1.0000, 0.1105], dtype=torch.float64)
+        tensor([1.0000, 0.1106], dtype=torch.float64)
     """
     if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not sample >= 0:
         raise ValueError(f"sample must be a number >= 0, got {sample!r}")
@@ -235,7 +235,7 @@ def skipgram_pairs(
     return torch.cat(centres), torch.cat(contexts)
 
 
-_DENSE_COUNT_LIMIT = 1 << 25  # up to ~5.8k nodes: count into a dense N*N float64 buffer
+_DENSE_COUNT_LIMIT = 1 << 25  # entries of the dense float64 count buffer (256 MiB): row blocks beyond
 _COUNT_CHUNK_PAIRS = 1 << 24  # forward pairs materialised at once while counting
 
 
@@ -255,6 +255,12 @@ def cooccurrence_counts(
     of equal pairs are summed. Returns ``centre``, ``context`` (int64, unique pairs
     sorted by ``centre * num_nodes + context``) and ``weight`` (float64, ``> 0``).
 
+    Counting is vectorised: integer weights ``window - o + 1`` are summed by ``index_add_``
+    into a dense float64 buffer of at most ``max(N, 2**25)`` entries (exact sums; the
+    division by ``window`` comes last). When ``N * N`` exceeds it, the centre ids are
+    processed in row blocks of ``2**25 // N`` rows (one pass over the walks per block), so
+    memory is that buffer plus the ``O(nnz)`` output, never ``N * N``.
+
     Example:
         >>> c, o, w = cooccurrence_counts(torch.tensor([[0, 1, 2]]), 3, 2)
         >>> list(zip(c.tolist(), o.tolist(), w.tolist()))
@@ -266,47 +272,43 @@ def cooccurrence_counts(
     dev = walks.device
     length = walks.size(1)
     offsets = range(1, min(window, length - 1) + 1)
-    # forward pairs (w[t], w[t + o]) only; the backward ones are their transpose
-    dense = n * n <= _DENSE_COUNT_LIMIT
-    acc = torch.zeros(n * n if dense else 0, dtype=torch.float64, device=dev)
-    parts_k, parts_w = [], []
     per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
-    for start in range(0, walks.size(0), per_chunk):
-        chunk = walks[start:start + per_chunk]
-        keys, wts = [], []
-        for off in offsets:
-            a, b = chunk[:, :-off], chunk[:, off:]
-            m = (a >= 0) & (b >= 0)
-            k = a[m] * n + b[m]
-            # integer weights (window - off + 1), divided by window at the end: exact sums
-            wt = float(window - off + 1) if shrink_window else 1.0
-            keys.append(k)
-            wts.append(torch.full((k.numel(),), wt, dtype=torch.float64, device=dev))
-        if not keys:
-            break
-        key, wt = torch.cat(keys), torch.cat(wts)
-        if dense:
-            acc.index_add_(0, key, wt)
-        else:
-            uniq, inv = torch.unique(key, return_inverse=True)
-            parts_k.append(uniq)
-            parts_w.append(torch.zeros(uniq.numel(), dtype=torch.float64, device=dev)
-                           .index_add_(0, inv, wt))
-    if dense:
-        mat = acc.view(n, n)
-        sym = (mat + mat.t()).reshape(-1)
-        uniq = sym.nonzero().squeeze(1)
-        weight = sym[uniq]
-    else:
-        key = torch.cat(parts_k) if parts_k else walks.new_empty(0)
-        wt = torch.cat(parts_w) if parts_w else acc
-        key = torch.cat([key, (key % n) * n + key // n])
-        uniq, inv = torch.unique(key, return_inverse=True)
-        weight = torch.zeros(uniq.numel(), dtype=torch.float64, device=dev)
-        weight.index_add_(0, inv, torch.cat([wt, wt]))
+    rows = max(1, min(n, _DENSE_COUNT_LIMIT // n))  # centre rows per block
+    centres, contexts, weights = [], [], []
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        acc = torch.zeros((r1 - r0) * n, dtype=torch.float64, device=dev)
+        single = r0 == 0 and r1 == n  # one block: forward pairs only, transpose added below
+        for start in range(0, walks.size(0), per_chunk):
+            chunk = walks[start:start + per_chunk]
+            # token is a centre of this block (-1 padding never is)
+            inside = None if single else (chunk >= r0) & (chunk < r1)
+            for off in offsets:
+                a, b = chunk[:, :-off], chunk[:, off:]
+                # integer weight (window - off + 1), divided by window at the end: exact sums
+                wt = torch.tensor(float(window - off + 1) if shrink_window else 1.0,
+                                  dtype=torch.float64, device=dev)
+                both = (a >= 0) & (b >= 0)
+                if single:
+                    key = a[both] * n + b[both]
+                    acc.index_add_(0, key, wt.expand(key.numel()))
+                    continue
+                for cen, ctx, ins in ((a, b, inside[:, :-off]), (b, a, inside[:, off:])):
+                    m = both & ins
+                    key = (cen[m] - r0) * n + ctx[m]
+                    acc.index_add_(0, key, wt.expand(key.numel()))
+        if single:
+            mat = acc.view(n, n)
+            acc = (mat + mat.t()).reshape(-1)
+        nz = acc.nonzero().squeeze(1)
+        weights.append(acc[nz])
+        centres.append(nz // n + r0)
+        contexts.append(nz % n)
+        del acc
+    weight = torch.cat(weights)
     if shrink_window:
         weight = weight / window
-    return uniq // n, uniq % n, weight
+    return torch.cat(centres), torch.cat(contexts), weight
 
 
 class SkipGram(torch.nn.Module):

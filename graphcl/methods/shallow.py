@@ -22,7 +22,7 @@ def _is_multilabel(y: Tensor) -> bool:
 def _estimator_kwargs(config: dict, ctx: RunContext) -> dict[str, Any]:
     keys = ("dim", "walk_length", "walks_per_node", "window", "negative", "epochs", "lr",
             "backend", "batch_size", "workers", "aggregate", "mode", "shared_negatives", "sample",
-            "max_row_updates")
+            "max_row_updates", "trainer", "svd_niter", "eig_power")
     kw = {k: config[k] for k in keys if k in config}
     kw.update(device=ctx.device, seed=ctx.seed, progress=not ctx.quiet)
     return kw
