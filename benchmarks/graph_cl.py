@@ -14,14 +14,25 @@ interleaved seed by seed (median over epochs and seeds; a machine shared with
 other jobs, so noisy); the coding-tree precompute is timed ``--precompute-repeats``
 times (median).
 
-Scaling (recorded in the JSON): ``SCALE`` below reduces seeds and the SVM
-grid for NCI1 (4110 graphs: one RBF-SVM nested CV took ~5 min here), to fit
-the CPU budget.
+Evaluation cost: the RBF-SVM nested CV dominates (NCI1: ~9 min per
+embedding with sklearn's ``SVC()`` on one contended core). ``--svm-impl
+precomputed`` (default) runs the same protocol on one squared-distance matrix
+(``graph_classification_svm(..., precompute_kernel=True)``: ``exp(-gamma D2)`` with
+sklearn's ``gamma="scale"`` of each fit set, ``SVC(kernel="precomputed")``),
+identical predictions, about half the time; ``--svm-speed`` times both on one
+embedding, interleaved in one process, and checks they agree. ``SCALE`` (per
+dataset reductions of seeds / SVM grid, recorded in the JSON) is empty now: the
+last session's NCI1 run used 3 seeds, C in 1e-2..1e2 and 3 inner folds.
+
+Long runs can be split into seed chunks (``--seed-start 2 --seeds 2`` runs
+seeds 2 and 3); ``--merge`` concatenates the runs of a dataset found in several
+reports (sorted by seed, a seed twice is an error) and recomputes its rows.
 
 Usage:
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/graph_cl.py --datasets mutag --seeds 5
     python benchmarks/graph_cl.py --quick     # MUTAG, 1 seed, 2 epochs, 3-fold SVM: < 1 minute
     python benchmarks/graph_cl.py --merge benchmarks/results/graph_cl_mutag.json ...   # -> graph_cl.json
+    python benchmarks/graph_cl.py --svm-speed proteins   # sklearn vs precomputed-kernel SVM, same embedding
 """
 
 from __future__ import annotations
@@ -41,7 +52,7 @@ from graphcl.methods.sega import prepare_trees, train_sega
 from graphcl.utils import atomic_write_json, machine_info, resolve_device
 
 PAPER = {"mutag": 86.80, "proteins": 74.39, "nci1": 77.87, "imdb-binary": 71.14}  # GraphCL paper, Table 4
-SCALE = {"nci1": {"seeds": 3, "svm_C_grid": [0.01, 0.1, 1.0, 10.0, 100.0], "svm_inner_folds": 3}}
+SCALE: dict[str, dict] = {}
 QUICK = {"epochs": 2, "svm_folds": 3, "svm_inner_folds": 2, "svm_C_grid": [1.0]}
 
 
@@ -86,33 +97,120 @@ def _summary(name: str, runs: list[dict], diagnostics: bool) -> list[dict]:
     return rows
 
 
+def _epoch_ratio(runs: list[dict]) -> float | None:
+    if not all("sega" in r and "graphcl" in r for r in runs):
+        return None
+    st = statistics.median([t for r in runs for t in r["sega"]["epoch_times"]])
+    gt = statistics.median([t for r in runs for t in r["graphcl"]["epoch_times"]])
+    return round(st / gt, 3)
+
+
 def merge(paths: list[str], out: Path) -> dict:
-    """One report from per-dataset reports (rows, ratios, runs and configs side by side)."""
+    """One report from per-dataset reports. A dataset found in one report keeps its rows; a dataset
+    split over several reports (seed chunks) gets its runs concatenated (sorted by seed) and its
+    rows recomputed (tree precompute: median of the chunks' medians)."""
     import json
 
     merged: dict = {"benchmark": "graph_cl", "machine": None, "config": {"merged_from": paths, "per_dataset": {},
                                                                          "commands": []},
                     "rows": [], "ratios": {}, "runs": {}}
+    by_name: dict[str, list[dict]] = {}
     for p in paths:
         with open(p) as fh:
             rep = json.load(fh)
         merged["machine"] = merged["machine"] or rep["machine"]
         merged["config"]["commands"].append(rep["config"]["command"])
-        merged["config"]["per_dataset"].update(rep["config"]["per_dataset"])
         merged["config"].setdefault("protocol", rep["config"].get("protocol"))
-        merged["rows"] += rep["rows"]
-        merged["ratios"].update(rep["ratios"])
-        merged["runs"].update(rep["runs"])
+        for name in rep["runs"]:
+            by_name.setdefault(name, []).append(rep)
+    for name, reps in by_name.items():
+        case = name.upper()
+        if len(reps) == 1:
+            rep = reps[0]
+            merged["rows"] += [r for r in rep["rows"] if r["case"] == case]
+            merged["ratios"].update({k: v for k, v in rep["ratios"].items() if k.endswith(f" {case}")})
+            merged["runs"][name] = rep["runs"][name]
+            merged["config"]["per_dataset"][name] = rep["config"]["per_dataset"][name]
+            continue
+        runs = sorted((r for rep in reps for r in rep["runs"][name]), key=lambda r: r["seed"])
+        seeds = [r["seed"] for r in runs]
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{name}: seed found in more than one report: {seeds}")
+        diagnostics = any(r.get("sega", {}).get("diagnostics") for r in runs)
+        rows = _summary(name, runs, diagnostics)
+        pre = [r for rep in reps for r in rep["rows"] if r["case"] == case and r["metric"] == "tree_precompute"]
+        if pre:
+            rows.append(dict(pre[0], value=round(statistics.median(r["value"] for r in pre), 4),
+                             repeats=sum(r["repeats"] for r in pre), note="median of the chunks' medians"))
+        merged["rows"] += rows
+        ratio = _epoch_ratio(runs)
+        if ratio is not None:
+            merged["ratios"][f"time_per_epoch sega/graphcl {case}"] = ratio
+        merged["runs"][name] = runs
+        cfg = dict(reps[0]["config"]["per_dataset"][name], seeds=seeds,
+                   chunks=[rep["config"]["command"] for rep in reps])
+        merged["config"]["per_dataset"][name] = cfg
     wins = [r for r in merged["rows"] if r["metric"] == "accuracy_gain"]
-    merged["summary"] = {"datasets": len(wins), "sega_above_graphcl": sum(r["value"] > 0 for r in wins)}
+    merged["summary"] = {"datasets": len(wins), "sega_above_graphcl": sum(r["value"] > 0 for r in wins),
+                         "gains": {r["case"]: {"value": r["value"], "std": r["std"]} for r in wins}}
     atomic_write_json(out, merged)
     return merged
+
+
+def svm_speed(name: str, args: argparse.Namespace, argv: list[str] | None) -> int:
+    """sklearn ``SVC()`` nested CV vs the precomputed-kernel one on one GraphCL embedding, interleaved."""
+    from graphcl.eval import graph_classification_svm
+
+    torch.set_num_threads(args.threads)
+    cfg = load_config("graphcl", name)
+    if args.quick:
+        cfg.update(QUICK)
+    graphs = prepare_graphs(name, str(cfg["features"]))
+    y = _labels(graphs)
+    emb = train_graphcl(graphs, cfg, seed=0)["embedding"]
+    kw = {"folds": int(cfg["svm_folds"]), "num_seeds": 1, "C_grid": [float(c) for c in cfg["svm_C_grid"]],
+          "seed": 0, "inner_folds": int(cfg["svm_inner_folds"])}
+    times: dict[str, list[float]] = {"sklearn": [], "precomputed": []}
+    results = {}
+    for _ in range(args.rounds):
+        for impl in ("sklearn", "precomputed"):
+            t0 = time.perf_counter()
+            results[impl] = graph_classification_svm(emb, y, precompute_kernel=impl == "precomputed", **kw)
+            times[impl].append(time.perf_counter() - t0)
+            print(f"{name} {impl:12s} {times[impl][-1]:8.2f} s  acc {_pct(results[impl]['accuracy']):.3f}", flush=True)
+    same = (results["sklearn"]["per_fold"] == results["precomputed"]["per_fold"]
+            and results["sklearn"]["chosen_C"] == results["precomputed"]["chosen_C"])
+    case = name.upper()
+    rows = [{"case": case, "impl": impl, "metric": "svm_nested_cv_time", "value": round(statistics.median(t), 3),
+             "unit": "s", "rounds": len(t), "accuracy": _pct(results[impl]["accuracy"])} for impl, t in times.items()]
+    report = {"benchmark": "graph_cl_svm_speed", "machine": machine_info(),
+              "config": {"command": " ".join(["benchmarks/graph_cl.py", *(argv or sys.argv[1:])]), "dataset": name,
+                         "embedding": "GraphCL, training seed 0, final epoch", "svm": kw, "rounds": args.rounds,
+                         "threads": args.threads,
+                         "timing": "both implementations alternated in one process on the same embedding; "
+                                   "shared machine, median over rounds"},
+               "rows": rows,
+               "ratios": {f"svm_nested_cv_time precomputed/sklearn {case}":
+                          round(statistics.median(times["precomputed"]) / statistics.median(times["sklearn"]), 3)},
+               "identical_folds_and_C": same,
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    out = Path(args.out or f"benchmarks/results/graph_cl_svm_speed_{name.replace('-', '')}.json")
+    atomic_write_json(out, report)
+    print(report["ratios"], "identical folds and C:", same)
+    print(f"wrote {out}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", default="mutag,proteins,imdb-binary,nci1")
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=5, help="number of training seeds")
+    ap.add_argument("--seed-start", type=int, default=0, help="first training seed (seed chunks)")
+    ap.add_argument("--svm-impl", default="precomputed", choices=("precomputed", "sklearn"),
+                    help="SVM nested-CV implementation (same protocol and predictions)")
+    ap.add_argument("--svm-speed", default=None, metavar="DATASET",
+                    help="time sklearn vs precomputed-kernel SVM on one GraphCL embedding of DATASET and exit")
+    ap.add_argument("--rounds", type=int, default=2, help="--svm-speed rounds")
     ap.add_argument("--methods", default="graphcl,sega")
     ap.add_argument("--diagnostics", action="store_true", help="also score SEGA's G and T embeddings")
     ap.add_argument("--precompute-repeats", type=int, default=3)
@@ -127,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         rep = merge(args.merge, Path(args.out or "benchmarks/results/graph_cl.json"))
         print(rep["summary"])
         return 0
+    if args.svm_speed:
+        return svm_speed(args.svm_speed.lower(), args, argv)
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -150,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         svm = {k: v for k, v in scale.items() if k != "seeds"}
         cfgs = {}
         for m in methods:
-            cfg = dict(load_config(m, name), **svm)
+            cfg = dict(load_config(m, name), **svm, svm_impl=args.svm_impl)
             if args.quick:
                 cfg.update(QUICK)
             cfgs[m] = cfg
@@ -161,10 +261,11 @@ def main(argv: list[str] | None = None) -> int:
             for _ in range(max(1, args.precompute_repeats)):
                 trees = prepare_trees(graphs, int(cfgs["sega"]["tree_height"]), int(cfgs["sega"]["max_degree"]))
                 pre_times.append(trees[1])
-        report["config"]["per_dataset"][name] = {"seeds": list(range(n_seeds)), "graphs": len(graphs),
+        seed_list = list(range(args.seed_start, args.seed_start + n_seeds))
+        report["config"]["per_dataset"][name] = {"seeds": seed_list, "graphs": len(graphs),
                                                  "scaled": scale, "configs": cfgs}
         runs: list[dict] = []
-        for seed in range(n_seeds):
+        for seed in seed_list:
             run: dict = {"seed": seed}
             for m in methods:
                 cfg = cfgs[m]
@@ -198,10 +299,9 @@ def main(argv: list[str] | None = None) -> int:
                                        "value": round(statistics.median(pre_times), 4), "unit": "s",
                                        "height": int(cfgs["sega"]["tree_height"]), "graphs": len(graphs),
                                        "repeats": len(pre_times)})
-            if "sega" in methods and "graphcl" in methods:
-                st = statistics.median([t for r in runs for t in r["sega"]["epoch_times"]])
-                gt = statistics.median([t for r in runs for t in r["graphcl"]["epoch_times"]])
-                report["ratios"][f"time_per_epoch sega/graphcl {name.upper()}"] = round(st / gt, 3)
+            ratio = _epoch_ratio(runs)
+            if ratio is not None:
+                report["ratios"][f"time_per_epoch sega/graphcl {name.upper()}"] = ratio
             report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             atomic_write_json(out, report)
     print()

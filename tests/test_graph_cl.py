@@ -19,7 +19,13 @@ from graphcl.augment.graph_views import (
 )
 from graphcl.config import load_config
 from graphcl.losses import infonce
-from graphcl.methods.graphcl_tu import GraphCLModel, nt_xent, prepare_graphs, train_graphcl
+from graphcl.methods.graphcl_tu import (
+    GraphCLModel,
+    evaluate_embeddings,
+    nt_xent,
+    prepare_graphs,
+    train_graphcl,
+)
 from graphcl.methods.sega import TreeEncoder, prepare_trees, train_sega, tree_inputs
 
 
@@ -226,6 +232,29 @@ def test_tree_encoder_matches_hand_computation():
         enc(x, parents[:1], 2)
 
 
+def test_tree_encoder_three_levels_bottom_up():
+    """Height 3, uneven fan-in: level l is MLP_l of the sum of its children at level l-1, every
+    level is sum-pooled per graph, the pooled levels are concatenated in bottom-up order."""
+    torch.manual_seed(1)
+    enc = TreeEncoder(2, 3, 4, height=3).eval()
+    x = torch.randn(6, 2)
+    # graph 0: leaves 0-3 -> communities 0,0,1,2 -> level-2 nodes 0,0,1 -> graph 0 (its two level-2 nodes)
+    # graph 1: leaves 4-5 -> community 3 -> level-2 node 2 -> graph 1
+    parents = [torch.tensor([0, 0, 1, 2, 3, 3]), torch.tensor([0, 0, 1, 2]), torch.tensor([0, 0, 1])]
+    got = enc(x, parents, 2)
+    h1 = enc.mlps[0](torch.stack([x[0] + x[1], x[2], x[3], x[4] + x[5]]))
+    h2 = enc.mlps[1](torch.stack([h1[0] + h1[1], h1[2], h1[3]]))
+    h3 = enc.mlps[2](torch.stack([h2[0] + h2[1], h2[2]]))
+    p1 = torch.stack([h1[0] + h1[1] + h1[2], h1[3]])
+    p2 = torch.stack([h2[0] + h2[1], h2[2]])
+    want = enc.align(torch.cat([p1, p2, h3], 1))
+    assert got.shape == (2, 4)
+    assert torch.allclose(got, want, atol=1e-5)
+    # the MLPs are applied in bottom-up order: swapping the two upper ones changes the output
+    enc.mlps[1], enc.mlps[2] = enc.mlps[2], enc.mlps[1]
+    assert not torch.allclose(enc(x, parents, 2), want, atol=1e-3)
+
+
 def test_tree_batching_equals_single_graphs():
     graphs = _toy_graphs(5)
     tgraphs, seconds = prepare_trees(graphs, 3, max_degree=4)
@@ -317,3 +346,103 @@ def test_registered_methods_on_mutag(method: str):
     assert out["embedding"].shape[0] == 188
     assert 0.7 <= res["accuracy"] <= 1.0  # majority class is 66.5 %
     assert "no epoch or embedding chosen on test folds" in res["protocol"]
+
+
+# ------------------------------------------------------------- evaluation
+def _svm_problem(n: int = 120, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = _gen(seed)
+    X = torch.randn(n, 12, generator=g)
+    y = (X[:, 0] + 0.9 * torch.randn(n, generator=g) > 0).long()  # overlapping classes: C matters
+    X[:, 1:4] *= 4.0
+    return X, y
+
+
+def rbf_svm_nested_cv(X, y, **kw):
+    from graphcl.eval import graph_classification_svm
+
+    return graph_classification_svm(X, y, precompute_kernel=True, **kw)
+
+
+def test_rbf_svm_nested_cv_equals_sklearn_protocol():
+    from graphcl.eval import graph_classification_svm
+
+    X, y = _svm_problem()
+    kw = {"folds": 4, "num_seeds": 2, "C_grid": [100.0, 0.1, 1.0, 10.0], "seed": 5, "inner_folds": 3}
+    ref = graph_classification_svm(X, y, **kw)
+    got = rbf_svm_nested_cv(X, y, **kw)
+    assert got["per_fold"] == ref["per_fold"]
+    assert got["chosen_C"] == ref["chosen_C"]
+    assert len({c for cs in ref["chosen_C"] for c in cs}) > 1  # the inner CV really had to choose
+    for key in ("accuracy", "std", "fold_std"):
+        assert got[key] == pytest.approx(ref[key], abs=1e-12)
+    assert "C from [0.1, 1.0, 10.0, 100.0]" in got["protocol"] and "precomputed kernel" in got["protocol"]
+    cfg = {"svm_folds": 4, "svm_seeds": 2, "svm_inner_folds": 3, "svm_C_grid": kw["C_grid"]}
+    assert evaluate_embeddings(X, y, dict(cfg, svm_impl="precomputed"), seed=5)["per_fold"] == ref["per_fold"]
+    assert load_config("graphcl")["svm_impl"] == load_config("sega")["svm_impl"] == "precomputed"
+
+
+def test_rbf_svm_nested_cv_constant_features_and_errors():
+    from graphcl.eval import graph_classification_svm
+
+    X = torch.ones(40, 3)  # zero variance: sklearn's gamma="scale" falls back to 1.0
+    y = torch.arange(40) % 2
+    kw = {"folds": 4, "num_seeds": 1, "C_grid": [1.0], "inner_folds": 2}
+    assert rbf_svm_nested_cv(X, y, **kw)["per_fold"] == graph_classification_svm(X, y, **kw)["per_fold"]
+    with pytest.raises(ValueError, match="folds"):
+        rbf_svm_nested_cv(X, y, folds=1)
+    with pytest.raises(ValueError, match="C_grid"):
+        rbf_svm_nested_cv(X, y, C_grid=[-1.0])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        rbf_svm_nested_cv(X, torch.zeros(40, dtype=torch.long))
+    with pytest.raises(ValueError, match="NaN"):
+        rbf_svm_nested_cv(torch.full((40, 3), float("nan")), y)
+    with pytest.raises(ValueError, match="precompute_kernel=True needs kernel='rbf'"):
+        rbf_svm_nested_cv(X, y, kernel="linear")
+    with pytest.raises(ValueError, match="svm_impl"):
+        evaluate_embeddings(X, y, {"svm_folds": 4, "svm_seeds": 1, "svm_inner_folds": 2, "svm_C_grid": [1.0],
+                                   "svm_impl": "liblinear"})
+
+
+def _load_benchmark():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "graph_cl.py"
+    spec = importlib.util.spec_from_file_location("_graph_cl_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_merge_concatenates_seed_chunks(tmp_path: Path):
+    import json
+
+    bench = _load_benchmark()
+
+    def report(seeds: list[int], gcl: list[float], sega: list[float]) -> dict:
+        runs = [{"seed": s, "graphcl": {"accuracy": a, "epoch_times": [1.0, 1.0]},
+                 "sega": {"accuracy": b, "epoch_times": [2.0, 2.0]}} for s, a, b in zip(seeds, gcl, sega)]
+        return {"machine": {"cpu": "x"}, "config": {"command": f"chunk {seeds}", "protocol": "p",
+                                                   "per_dataset": {"nci1": {"seeds": seeds}}},
+                "rows": [{"case": "NCI1", "impl": "sega", "metric": "tree_precompute", "value": v, "repeats": 3}
+                         for v in [4.0 + seeds[0]]],
+                "ratios": {}, "runs": {"nci1": runs}}
+
+    paths = []
+    for i, rep in enumerate([report([2, 3], [0.80, 0.78], [0.79, 0.80]), report([0, 1], [0.79, 0.81], [0.80, 0.80])]):
+        paths.append(str(tmp_path / f"r{i}.json"))
+        Path(paths[-1]).write_text(json.dumps(rep))
+    out = bench.merge(paths, tmp_path / "merged.json")
+    assert [r["seed"] for r in out["runs"]["nci1"]] == [0, 1, 2, 3]
+    gains = [0.01, -0.01, -0.01, 0.02]  # sega - graphcl by seed 0..3
+    mean = sum(gains) / 4
+    std = math.sqrt(sum((g - mean) ** 2 for g in gains) / 4)
+    gain = [r for r in out["rows"] if r["metric"] == "accuracy_gain"][0]
+    assert gain["value"] == pytest.approx(100 * mean, abs=1e-3) and gain["std"] == pytest.approx(100 * std, abs=1e-3)
+    acc = [r for r in out["rows"] if r["impl"] == "graphcl" and r["metric"] == "accuracy"][0]
+    assert acc["per_seed"] == [79.0, 81.0, 80.0, 78.0] and acc["seeds"] == 4
+    assert out["ratios"]["time_per_epoch sega/graphcl NCI1"] == 2.0
+    assert [r for r in out["rows"] if r["metric"] == "tree_precompute"][0]["repeats"] == 6
+    assert out["summary"]["gains"]["NCI1"]["value"] == gain["value"]
+    assert json.loads((tmp_path / "merged.json").read_text())["config"]["per_dataset"]["nci1"]["seeds"] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="more than one report"):
+        bench.merge([paths[0], paths[0]], tmp_path / "dup.json")

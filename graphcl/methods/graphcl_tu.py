@@ -14,9 +14,18 @@ excluded from the denominator, one direction, ``tau = 0.2``). Adam, lr 0.01,
 here adds one to every node of both views). IMDB-BINARY has no node features:
 the reference uses the constant 1 (``features: constant``).
 
+Known difference from the reference code (not from the paper, which does not
+say): the reference adds self-loops to every graph when it is loaded and its
+training loop then strips them from the augmented view of node-dropping /
+subgraph / ``random*`` augmentations, so it trains on an original view with
+self-loops against an augmented view without; here ``self_loops`` gives both
+views (and the evaluated originals) self-loops.
+
 Evaluation: the encoder's graph embeddings (before the projection) of the
 original graphs after the last epoch, SVM with ``C`` chosen inside each outer
-training fold, stratified 10-fold CV (:func:`graphcl.eval.graph_classification_svm`).
+training fold, stratified 10-fold CV (:func:`graphcl.eval.graph_classification_svm`,
+``precompute_kernel=True`` for ``svm_impl: precomputed``: the same protocol on one shared
+kernel matrix, identical predictions, about half the time).
 The reference logs the accuracy at epochs 10 and 20; nothing here looks at
 test folds to choose an epoch.
 
@@ -315,8 +324,10 @@ def embed_graphs(graphs: Sequence[Any], encode: Callable[[Any], Tensor], *, batc
 
 
 def evaluate_embeddings(emb: Tensor, y: Tensor, config: dict, *, seed: int = 0) -> dict[str, Any]:
-    """SVM graph classification of frozen embeddings (:func:`graphcl.eval.graph_classification_svm`)
-    with ``config``'s ``svm_folds``, ``svm_seeds``, ``svm_inner_folds``, ``svm_C_grid``.
+    """SVM graph classification of frozen embeddings with ``config``'s ``svm_folds``, ``svm_seeds``,
+    ``svm_inner_folds``, ``svm_C_grid``: :func:`graphcl.eval.graph_classification_svm`
+    (``svm_impl: sklearn``, the default when the key is absent) or the same protocol on one shared
+    kernel matrix (``svm_impl: precomputed``: ``precompute_kernel=True``).
 
     Example:
         >>> X = torch.cat([torch.randn(20, 3) + 3, torch.randn(20, 3) - 3])
@@ -326,9 +337,13 @@ def evaluate_embeddings(emb: Tensor, y: Tensor, config: dict, *, seed: int = 0) 
     """
     from graphcl.eval import graph_classification_svm
 
+    impl = str(config.get("svm_impl", "sklearn"))
+    if impl not in ("sklearn", "precomputed"):
+        raise ValueError(f"svm_impl must be 'sklearn' or 'precomputed', got {impl!r}")
     return graph_classification_svm(emb, y, folds=int(config["svm_folds"]), num_seeds=int(config["svm_seeds"]),
                                     C_grid=[float(c) for c in config["svm_C_grid"]], seed=seed,
-                                    inner_folds=int(config["svm_inner_folds"]))
+                                    inner_folds=int(config["svm_inner_folds"]),
+                                    precompute_kernel=impl == "precomputed")
 
 
 def _labels(graphs: Sequence[Any]) -> Tensor:

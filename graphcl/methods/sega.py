@@ -17,6 +17,22 @@ lr 0.01 for both networks, batch 128, 20 epochs. Settings from the reference
 code (``unsupervised/`` of SEGA's release: ``tree_depth 5``, ``tree_hidden_dim 32``,
 ``tree_learning_rate 0.01``, ``degreeDim 100`` for these datasets).
 
+Checked against ALGORITHMS.md and the reference ``unsupervised_TU`` code
+(``treecl.py``, ``hrn.py``): tree height 5; anchor = the coding tree (leaf
+inputs ``[x, one_hot(degree)]``, degrees without self-loops); ``HRNEncoder``
+with ``link_input``/``drop_root`` off = levels 1..k pooled (the leaves are not),
+``dim_align`` to 96, dropout 0; tree model at PyTorch's default init (only the
+GIN model is Xavier-initialised); the GIN sees ONLY the augmented view in
+training (``dnodes``), the tree is the anchor of the one-directional NT-Xent
+(T = 0.2); two Adams at lr 0.01 (= one Adam with two groups); batch 128, 20
+epochs; embeddings of the original graphs in eval mode. Remaining differences,
+none of them a paper setting: the tree builder (:mod:`graphcl.augment.entropy`
+notes: entropy-decreasing merges and moves, identity levels when no growth
+helps, where the reference merges to one root, compresses, and always grows);
+self-loops on both views (:mod:`graphcl.methods.graphcl_tu` notes); Bernoulli
+node dropping (the reference drops exactly ``int(n / 10)``); batches reshuffled
+every epoch (the reference shuffles the dataset once).
+
 Evaluation: the reference scores three embeddings (GIN ``G``, tree ``T`` and
 their concatenation ``GT``) at epochs 10 and 20 and reports the best, which
 selects on test folds. Here ONE embedding, fixed in the config before any
