@@ -138,6 +138,80 @@ def test_batched_groups_equal_single_graph_features():
         assert torch.allclose(together.pos[together.ptr[i]:together.ptr[i + 1]], alone.pos, atol=1e-5)
 
 
+def _projector_reference_check(feats: torch.Tensor, ei: torch.Tensor, n: int, k: int, gap: float = 1e-6) -> None:
+    """Features vs float64 dense eigenvectors: entry by entry on simple eigenvalues, through the
+    projector F_c F_c^T on every cluster of (numerically) equal eigenvalues (no canonical basis)."""
+    ref, w = _dense_reference(ei, n, k)
+    w = w[::-1]
+    take = max(min(n - 2, k), 0)
+    got = feats.double().numpy()
+    assert take in (0, n) or w[take - 1] - w[take] >= gap  # a cut inside a cluster would make row norms basis dependent
+    c = 0
+    while c < take:
+        e = c + 1
+        while e < take and w[e - 1] - w[e] < gap:
+            e += 1
+        if e - c == 1:
+            diff = np.abs(got[:, c] - ref[:, c]).max()
+            top = np.sort(np.abs(ref[:, c]))
+            if abs(ref[:, c].sum()) < 1e-6 and n > 1 and top[-1] - top[-2] < 1e-6:
+                # entry sum 0 and tied largest entries (e.g. twin nodes): the rule cannot fix the sign
+                diff = min(diff, np.abs(got[:, c] + ref[:, c]).max())
+            assert diff < 1e-5, c
+        else:
+            assert np.abs(got[:, c:e] @ got[:, c:e].T - ref[:, c:e] @ ref[:, c:e].T).max() < 1e-5, (c, e)
+        c = e
+    assert np.abs(got[:, take:]).max(initial=0.0) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_features_match_float64_reference_with_repeated_eigenvalues(dtype):
+    # stars with twin leaves (eigenvalue 0 repeated), a cycle (pairs of equal eigenvalues), a 4-clique
+    # with a tail (twins in the clique), and generic random graphs; several graphs of one size share a group
+    # (chosen so that the cut at min(n - 2, k) columns does not split a repeated eigenvalue)
+    star = _undirected([(0, i) for i in range(1, 7)] + [(1, 2)])
+    cycle = _undirected([(i, (i + 1) % 7) for i in range(7)])
+    clique = _undirected([(a, b) for a in range(4) for b in range(a + 1, 4)] + [(3, 4), (4, 5), (5, 6)])
+    stars = _undirected([(0, 1), (0, 2), (0, 3), (0, 4), (4, 5), (4, 6), (4, 7), (5, 8)])
+    graphs = [(7, star), (7, cycle), (7, clique), (9, stars), (7, star), (7, cycle)]
+    graphs += [(n, _random_graph(n, 0.3, s, path=True)) for s, n in enumerate((9, 9, 12, 5, 40, 3, 1))]
+    b = collate_subgraphs(graphs, k=8, group_size=2, dtype=dtype)
+    for i, (n, ei) in enumerate(graphs):
+        _projector_reference_check(b.pos[b.ptr[i]:b.ptr[i + 1]], ei, n, 8)
+
+
+def test_features_do_not_depend_on_the_rest_of_the_batch():
+    # no padding: a graph is solved with the graphs of its own size only, so alone, in a batch of
+    # other sizes, or in any group size it is the same eigenproblem (equal up to LAPACK rounding)
+    graphs = []
+    for s, n in enumerate((9, 14, 9, 30, 6, 14, 9)):
+        seed = 10 * s
+        while not _generic(n, _random_graph(n, 0.3, seed, path=True)):
+            seed += 1
+        graphs.append((n, _random_graph(n, 0.3, seed, path=True)))
+    for dtype, tol in ((torch.float32, 1e-5), (torch.float64, 1e-12)):
+        together = collate_subgraphs(graphs, k=6, group_size=32, dtype=dtype)
+        small_groups = collate_subgraphs(graphs, k=6, group_size=1, dtype=dtype)
+        assert torch.allclose(together.pos, small_groups.pos, atol=tol, rtol=0)
+        for i in (1, 3, 4):
+            alone = collate_subgraphs([graphs[i]], k=6, dtype=dtype)
+            assert torch.allclose(together.pos[together.ptr[i]:together.ptr[i + 1]], alone.pos, atol=tol, rtol=0)
+
+
+def test_sign_rule_deterministic_on_solver_sign_flips():
+    n, ei = 12, _random_graph(12, 0.4, 1, path=True)
+    assert _generic(n, ei)
+    a = np.zeros((n, n))
+    np.add.at(a, (ei[0].numpy(), ei[1].numpy()), 1.0)
+    d = np.clip(a.sum(1), 1, None) ** -0.5
+    _, v = np.linalg.eigh(d[:, None] * a * d[None, :])
+    v = torch.tensor(v)
+    flips = torch.where(torch.rand(n, generator=torch.Generator().manual_seed(0)) < 0.5, -1.0, 1.0).double()
+    assert torch.equal(fix_eigenvector_signs(v), fix_eigenvector_signs(v * flips))
+    feats = subgraph_positional_features(ei, torch.tensor([0, n]), k=8)
+    assert torch.equal(feats, subgraph_positional_features(ei, torch.tensor([0, n]), k=8))
+
+
 # --------------------------------------------------------------------------- ego sampling
 def test_ego_probabilities_and_chi_square():
     # star + path: degrees 0..4 with several distinct values
@@ -196,6 +270,81 @@ def test_sampler_batches_have_egos_first_and_consistent_slices():
             assert int(b.edge_index.min()) >= 0 and int(b.edge_index.max()) < int(b.ptr[-1])
             assert torch.equal(b.batch, torch.repeat_interleave(torch.arange(5), b.ptr.diff()))
             assert torch.equal(b.degree, torch.bincount(b.edge_index[0], minlength=int(b.ptr[-1])))
+
+
+def _induced_reference(graph: CSRGraph, egos, restart_prob, steps, max_nodes, seed):
+    """Walks from the public walk function (same generator use), first visits and induced edges by hand."""
+    from graphcl.walks import random_walk_with_restart
+
+    walks = random_walk_with_restart(graph, egos, steps, restart_prob, torch.Generator().manual_seed(seed))
+    dense = torch.zeros(graph.num_nodes, graph.num_nodes, dtype=torch.bool)
+    dense[graph.row, graph.col] = True
+    out = []
+    for w in walks.tolist():
+        nodes = list(dict.fromkeys(w))[: max_nodes or None]
+        edges = sorted((i, j) for i, a in enumerate(nodes) for j, b in enumerate(nodes) if dense[a, b])
+        out.append((nodes, edges))
+    return out
+
+
+@pytest.mark.parametrize("hub_nodes", [1 << 14, 6])  # bitmap for every node / for 6 hubs + binary search
+def test_rwr_induced_subgraphs_match_reference(monkeypatch, hub_nodes):
+    from graphcl.walks import engine
+
+    monkeypatch.setattr(engine, "_HUB_BITMAP_NODES", hub_nodes)
+    g0 = torch.Generator().manual_seed(7)
+    cases = []
+    a = (torch.rand(50, 50, generator=g0) < 0.15)
+    a[:5] |= torch.rand(5, 50, generator=g0) < 0.8  # a few hubs
+    sym = a | a.t()
+    sym[45:] = False
+    sym[:, 45:] = False  # isolated nodes 45..49 (dead ends) ...
+    sym[3, 3] = True  # ... and a self-loop on a hub
+    cases.append((sym.nonzero().t(), True))
+    cases.append((a.nonzero().t(), False))  # directed, with dead ends
+    for ei, symmetric in cases:
+        g = CSRGraph.from_edge_index(ei, num_nodes=50)
+        egos = torch.tensor([0, 3, 3, 10, 46, 20, 1])
+        for max_nodes in (None, 5):
+            for sym_flag in ((False, True) if symmetric else (False,)):
+                out_ei, ptr, nodes = rwr_induced_subgraphs(g, egos, 0.3, 30, max_nodes,
+                                                           torch.Generator().manual_seed(2), symmetric=sym_flag)
+                ref = _induced_reference(g, egos, 0.3, 30, max_nodes, 2)
+                assert bool((out_ei[0].diff() >= 0).all())
+                for i, (ref_nodes, ref_edges) in enumerate(ref):
+                    assert nodes[ptr[i]:ptr[i + 1]].tolist() == ref_nodes
+                    mask = (out_ei[0] >= ptr[i]) & (out_ei[0] < ptr[i + 1])
+                    mine = (out_ei[:, mask] - ptr[i]).t().tolist()
+                    assert [tuple(e) for e in mine] == ref_edges  # sorted by (source, target)
+
+
+def test_hub_edge_test_equals_has_edge():
+    from graphcl.walks.engine import _HubEdges
+
+    ei = _random_graph(60, 0.2, 3)
+    g = CSRGraph.from_edge_index(ei, num_nodes=60)
+    gen = torch.Generator().manual_seed(0)
+    u, x = torch.randint(0, 60, (2, 5000), generator=gen)
+    nodes = torch.arange(60)
+    for hubs in (1, 10, 59, 60, 1000):
+        test = _HubEdges(g, hubs)
+        assert int((test.hub_id >= 0).sum()) <= hubs
+        assert torch.equal(test.contains(nodes, u, x), g.has_edge(u, x))
+        perm = torch.randperm(60, generator=gen)  # nodes given through an index list
+        assert torch.equal(test.contains(perm, u, x), g.has_edge(perm[u], perm[x]))
+
+
+def test_sampler_same_seed_same_batches():
+    s = GCCSampler([Data(edge_index=_random_graph(80, 0.08, 2), num_nodes=80)], pos_dim=4, max_steps=32)
+    a = s.sample_many(2, 5, torch.Generator().manual_seed(3))
+    b = s.sample_many(2, 5, torch.Generator().manual_seed(3))
+    c = s.sample_many(2, 5, torch.Generator().manual_seed(4))
+    for (qa, ka), (qb, kb) in zip(a, b):
+        for x, y in ((qa, qb), (ka, kb)):
+            for f in ("edge_index", "ptr", "pos", "degree", "ego"):
+                assert torch.equal(getattr(x, f), getattr(y, f))
+    assert not all(torch.equal(x[0].ptr, y[0].ptr) and torch.equal(x[0].edge_index, y[0].edge_index)
+                   for x, y in zip(a, c))
 
 
 # --------------------------------------------------------------------------- MoCo parts and losses

@@ -19,10 +19,10 @@ rule can make those columns relabelling invariant).
 
 :func:`subgraph_positional_features` works on a whole batch of graphs given as
 one disjoint union (``edge_index`` plus node offsets ``ptr``): graphs are
-sorted by size, grouped, padded to the largest of their group and solved with
-one batched ``torch.linalg.eigh`` per group. Padding nodes get the diagonal
-value ``-2``, below the spectrum ``[-1, 1]`` of every real block, so that they
-never mix with real eigenvectors.
+sorted by size and the graphs of one size (at most ``group_size`` at a time)
+are solved with one batched ``torch.linalg.eigh``. Nothing is padded, so a
+graph is the same eigenproblem whatever else is in its batch (features equal up
+to LAPACK rounding).
 """
 
 from __future__ import annotations
@@ -42,7 +42,6 @@ __all__ = [
     "subgraph_batch",
 ]
 
-_PAD_DIAG = -2.0
 
 
 def fix_eigenvector_signs(vectors: Tensor, mask: Tensor | None = None, eps: float = 1e-6) -> Tensor:
@@ -79,9 +78,8 @@ def fix_eigenvector_signs(vectors: Tensor, mask: Tensor | None = None, eps: floa
     total = v.sum(dim=-2)  # [..., k]
     idx = v.abs().argmax(dim=-2, keepdim=True)  # first index of the largest magnitude
     peak = torch.gather(v, -2, idx).squeeze(-2)
-    sign = torch.where(total.abs() > eps, torch.sign(total), torch.sign(peak))
-    sign = torch.where(sign == 0, torch.ones_like(sign), sign)
-    return vectors * sign.unsqueeze(-2)
+    sign = torch.where(total.abs() > eps, total, peak).sign_()
+    return vectors * sign.masked_fill_(sign == 0, 1.0).unsqueeze(-2)
 
 
 def _check_ptr(ptr: Tensor, num_nodes: int | None) -> Tensor:
@@ -119,7 +117,7 @@ def subgraph_positional_features(
             undirected graph).
         ptr: ``[B + 1]`` node offsets, ``ptr[0] = 0``, ``ptr[-1] = N``.
         k: number of eigenvectors (feature width).
-        group_size: graphs per batched eigendecomposition (sorted by size).
+        group_size: at most this many graphs (all of one size) per batched eigendecomposition.
         dtype: precision of the eigendecomposition.
 
     Returns:
@@ -139,61 +137,51 @@ def subgraph_positional_features(
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype}")
     dev = edge_index.device
     ptr = ptr.to(dev)
-    out = torch.zeros(num_nodes, k, dtype=torch.float32, device=dev)
     num_graphs = ptr.numel() - 1
     if num_graphs == 0 or num_nodes == 0:
-        return out
+        return torch.zeros(num_nodes, k, dtype=torch.float32, device=dev)
     sizes = ptr.diff()
     graph_of = torch.repeat_interleave(torch.arange(num_graphs, device=dev), sizes)
     local = torch.arange(num_nodes, device=dev) - ptr[graph_of]
     src, dst = edge_index[0], edge_index[1]
-    if bool((graph_of[src] != graph_of[dst]).any()):
+    s_graph = graph_of[src]
+    if bool((s_graph != graph_of[dst]).any()):
         raise ValueError("edge_index has edges between different graphs of ptr")
     deg = torch.bincount(src, minlength=num_nodes).to(dtype)
     dinv = deg.clamp(min=1).pow(-0.5)
-    # Group graphs of similar size: sort by size, cut into groups of `group_size`.
+    # Graphs sorted by size; a group is a run of graphs of one size (at most `group_size` of them),
+    # solved as one [count, n, n] batch: no padding, so a graph is the same eigenproblem whatever
+    # else is in the batch. All matrices live in one flat buffer in sorted order (filled
+    # without a loop over groups); eigenvectors go to `rows`, one row per node in sorted order.
     order = torch.argsort(sizes, stable=True)
-    group_of_graph = torch.empty_like(order)
-    group_of_graph[order] = torch.arange(num_graphs, device=dev) // group_size
-    slot_of_graph = torch.empty_like(order)
-    slot_of_graph[order] = torch.arange(num_graphs, device=dev) % group_size
-    num_groups = (num_graphs + group_size - 1) // group_size
-    node_group = group_of_graph[graph_of]
-    edge_group = node_group[src]
-    n_order = torch.argsort(node_group, stable=True)
-    e_order = torch.argsort(edge_group, stable=True)
-    n_chunks = torch.split(n_order, torch.bincount(node_group, minlength=num_groups).tolist())
-    e_chunks = torch.split(e_order, torch.bincount(edge_group, minlength=num_groups).tolist())
-    group_max = torch.zeros(num_groups, dtype=torch.long, device=dev).scatter_reduce_(
-        0, group_of_graph, sizes, reduce="amax").tolist()
-    for gi in range(num_groups):
-        m = int(group_max[gi])
-        nodes = n_chunks[gi]
-        if m == 0 or nodes.numel() == 0:
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(num_graphs, device=dev)
+    sorted_sizes = sizes[order]
+    mat_len = sorted_sizes * sorted_sizes
+    mat_start = torch.cumsum(mat_len, 0) - mat_len
+    row_start = torch.cumsum(sorted_sizes, 0) - sorted_sizes
+    new_size = torch.ones(num_graphs, dtype=torch.bool, device=dev)
+    new_size[1:] = sorted_sizes[1:] != sorted_sizes[:-1]
+    run_first = new_size.nonzero().squeeze(1)
+    in_run = torch.arange(num_graphs, device=dev) - run_first[torch.cumsum(new_size, 0) - 1]
+    group_first = (in_run % group_size == 0).nonzero().squeeze(1)
+    group_count = torch.diff(group_first, append=group_first.new_tensor([num_graphs]))
+    base = mat_start[rank]  # a graph's matrix in `flat`
+    flat = torch.zeros(int(mat_len.sum()), dtype=dtype, device=dev)
+    # an entry's duplicates (repeated edges) all add the same value: the sum does not depend on the order
+    flat.scatter_add_(0, base[s_graph] + local[src] * sizes[s_graph] + local[dst], dinv[src] * dinv[dst])
+    rows = torch.zeros(num_nodes, k, dtype=dtype, device=dev)
+    groups = zip(*(t.tolist() for t in (sorted_sizes[group_first], group_count, mat_start[group_first],
+                                       row_start[group_first])))
+    for n, count, mat0, row0 in groups:
+        take = min(k, n - 2)
+        if take <= 0:
             continue
-        g_count = min(group_size, num_graphs - gi * group_size)
-        slot_n = slot_of_graph[graph_of[nodes]]
-        loc_n = local[nodes]
-        mat = torch.zeros(g_count, m, m, dtype=dtype, device=dev)
-        real = torch.zeros(g_count, m, dtype=torch.bool, device=dev)
-        real[slot_n, loc_n] = True
-        es = e_chunks[gi]
-        s, t = src[es], dst[es]
-        vals = dinv[s] * dinv[t]
-        mat.index_put_((slot_of_graph[graph_of[s]], local[s], local[t]), vals, accumulate=True)
-        diag = torch.where(real, torch.zeros((), dtype=dtype, device=dev),
-                           torch.full((), _PAD_DIAG, dtype=dtype, device=dev))
-        mat = mat + torch.diag_embed(diag)
-        _, vecs = torch.linalg.eigh(mat)  # ascending eigenvalues; padding ones (-2) come first
-        take = min(k, m)
-        vecs = vecs.flip(-1)[..., :take]  # largest eigenvalues first
-        n_real = real.sum(1)  # [g_count]
-        keep = torch.arange(take, device=dev).unsqueeze(0) < (n_real - 2).clamp(min=0).unsqueeze(1)
-        vecs = fix_eigenvector_signs(vecs, real) * keep.unsqueeze(1).to(dtype)
-        vecs = vecs * real.unsqueeze(-1).to(dtype)
-        vecs = torch.nn.functional.normalize(vecs, p=2, dim=-1)
-        out[nodes, :take] = vecs[slot_n, loc_n].to(torch.float32)
-    return out
+        _, vecs = torch.linalg.eigh(flat[mat0:mat0 + count * n * n].view(count, n, n))  # ascending
+        vecs = fix_eigenvector_signs(vecs[..., n - take:].flip(-1))  # largest eigenvalues first
+        rows[row0:row0 + count * n, :take] = vecs.reshape(count * n, take)
+    node_row = row_start[rank[graph_of]] + local
+    return torch.nn.functional.normalize(rows.index_select(0, node_row), p=2, dim=-1).to(torch.float32)
 
 
 @dataclass

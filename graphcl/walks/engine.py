@@ -50,6 +50,9 @@ _RAND_CHUNK = 1 << 24
 # Adjacency tests use a dense bitmap while it needs at most this many bytes (or no
 # more than the hash set would); larger graphs use the hash set.
 _BITMAP_BYTES = 1 << 25
+# Induced-subgraph pair tests between two of the highest-degree nodes read a bitmap of the
+# edges among at most this many of them (``_HUB_BITMAP_NODES ** 2 / 8`` bytes: 32 MiB).
+_HUB_BITMAP_NODES = 1 << 14
 # Default bound on walk-matrix entries produced per batch in ``walks_per_node``.
 _WALK_BATCH_ENTRIES = 1 << 26
 
@@ -132,6 +135,7 @@ class _WalkIndex:
             self.wspan = ext[rowptr[1:]] - self.base
             self.row_last = (rowptr[1:] - 1).to(self.idx_dtype)
         self.edge_set: _EdgeSet | _EdgeBitmap | None = None  # built on the first adjacency test
+        self.hub_edges: _HubEdges | None = None  # built on the first induced-subgraph pair test
 
     @staticmethod
     def _redirect(rowptr: Tensor, col: Tensor, weight: Tensor | None, dead: Tensor):
@@ -272,6 +276,45 @@ class _EdgeSet:
             open_ = open_[more]
             slot[open_] = slots[more, -1]
         return found
+
+
+class _HubEdges:
+    """Exact edge test ``u -> x`` (as :meth:`CSRGraph.has_edge`) that reads a dense bitmap when both
+    nodes are among the ``max_hubs`` highest-degree nodes, and binary-searches otherwise.
+
+    Induced-subgraph extraction tests pairs of high-degree nodes (low-degree ones are expanded):
+    one gather in a small bitmap instead of a sort and a binary search over all edge keys.
+    """
+
+    def __init__(self, graph: CSRGraph, max_hubs: int | None = None) -> None:
+        self.graph = graph
+        n = graph.num_nodes
+        max_hubs = _HUB_BITMAP_NODES if max_hubs is None else max_hubs
+        deg = graph.degree
+        if n > max_hubs:  # hubs: degree above the (n - max_hubs)-th smallest (ties leave some out)
+            is_hub = deg > torch.kthvalue(deg.cpu(), n - max_hubs).values.to(deg.device)
+        else:
+            is_hub = torch.ones(n, dtype=torch.bool, device=deg.device)
+        hubs = is_hub.nonzero().squeeze(1)
+        self.hub_id = torch.full((n,), -1, dtype=torch.long, device=deg.device)
+        self.hub_id[hubs] = torch.arange(hubs.numel(), device=deg.device)
+        row, col = graph.row, graph.col
+        self.self_loops = bool((row == col).any())
+        inner = is_hub[row] & is_hub[col]
+        sub = CSRGraph.from_edge_index(torch.stack([self.hub_id[row[inner]], self.hub_id[col[inner]]]),
+                                       num_nodes=hubs.numel())
+        self.bits = _EdgeBitmap(sub)
+
+    def contains(self, nodes: Tensor, i: Tensor, j: Tensor, hub: Tensor | None = None) -> Tensor:
+        """Whether ``nodes[i] -> nodes[j]`` is an edge (``hub``: ``hub_id[nodes]`` when already at hand)."""
+        hub = self.hub_id[nodes] if hub is None else hub
+        hi, hj = hub[i], hub[j]
+        both = (hi >= 0) & (hj >= 0)
+        out = self.bits.contains(hi.clamp(min=0), hj.clamp(min=0)) & both
+        rest = (~both).nonzero().squeeze(1)
+        if rest.numel():
+            out[rest] = self.graph.has_edge(nodes[i[rest]], nodes[j[rest]])
+        return out
 
 
 def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
@@ -492,23 +535,25 @@ def walks_per_node(
 
 
 # ------------------------------------------------------------ walk with restart
-def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, generator) -> Tensor:
+def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, generator,
+         dead_ends: bool = True) -> Tensor:
     b = ego.numel()
     dev = index.device
     ego = ego.to(index.idx_dtype)
     walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
     walks[0] = ego
     steps_per_chunk = max(1, _RAND_CHUNK // max(2 * b, 1))
-    rand = None
+    rand = backs = None
     for j in range(length):
         k = j % steps_per_chunk
         if k == 0:
             rand = _rand((min(steps_per_chunk, length - j), 2, b), generator, dev)
+            backs = rand[:, 1] < restart_prob  # the restart decisions of the whole chunk at once
         nxt = index.step(walks[j], rand[k, 0])
-        back = rand[k, 1] < restart_prob
-        if index.has_dead:
+        back = backs[k]
+        if index.has_dead and dead_ends:
             back |= nxt == index.sentinel
-        walks[j + 1] = torch.where(back, ego, nxt)
+        torch.where(back, ego, nxt, out=walks[j + 1])
     return walks.t().to(torch.long, memory_format=torch.contiguous_format)
 
 
@@ -598,12 +643,14 @@ def rwr_induced_subgraphs(
     then by first visit, at most ``max_nodes``), same induced edges; but the
     edges are found, for every kept node ``u`` of a subgraph of ``n_i`` nodes, by
     the cheaper exact test: expanding its out-edges (cost ``deg(u)``) or testing
-    it against the ``n_i`` kept nodes with :meth:`CSRGraph.has_edge` (cost
-    ``n_i``). Always expanding would cost the sum of the kept nodes' degrees:
-    large when walks touch hubs, as GCC's deg^0.75 egos do.
+    it against the ``n_i`` kept nodes (cost ``n_i``; a bitmap of the edges among
+    the graph's highest-degree nodes, cached on the graph, answers most tests,
+    :meth:`CSRGraph.has_edge` the rest). Always expanding would cost the sum of
+    the kept nodes' degrees: large when walks touch hubs, as GCC's deg^0.75 egos do.
     Edges come sorted by (source, target) position. With ``symmetric=True``
     (promise: every edge has its reverse) a hub's edges to expanded nodes are
-    read off their expansions, and only hub-hub pairs are tested.
+    read off their expansions, only hub-hub pairs are tested (each pair once),
+    and walks skip the per-step dead-end test when no ego is isolated.
 
     Returns:
         ``(edge_index [2, E], ptr [B + 1], nodes [N])``: edges relabelled to union
@@ -623,28 +670,25 @@ def rwr_induced_subgraphs(
         max_nodes = check_positive_int(max_nodes, "max_nodes")
     egos = _check_start(egos, graph, "egos")
     generator = check_generator(generator, graph.device)
-    trace = _rwr(_walk_index(graph), egos, max_steps, restart_prob, generator)  # [B, T]
+    index = _walk_index(graph)
+    # In a symmetric unweighted graph every node reached by a step has a way out: walkers meet a
+    # dead end only if they start on one, so the per-step dead-end test can be left out.
+    dead_ends = not (symmetric and not index.weighted and bool((graph.degree[egos] > 0).all()))
+    trace = _rwr(index, egos, max_steps, restart_prob, generator, dead_ends)  # [B, T]
     dev = trace.device
-    b, steps = trace.shape
+    b = trace.size(0)
     n = max(graph.num_nodes, 1)
-    walk_id = torch.arange(b, device=dev).repeat_interleave(steps)
-    key = walk_id * n + trace.reshape(-1)
-    pos = torch.arange(steps, device=dev).repeat(b)
-    uniq, inv = torch.unique(key, sorted=True, return_inverse=True)
-    first = torch.full((uniq.numel(),), steps, dtype=torch.long, device=dev)
-    first.scatter_reduce_(0, inv, pos, reduce="amin")
-    u_walk = torch.div(uniq, n, rounding_mode="floor")
-    u_node = uniq - u_walk * n
-    order = torch.argsort(u_walk * (steps + 1) + first)  # ego (first = 0) leads every walk
-    u_walk, u_node = u_walk[order], u_node[order]
-    counts = torch.bincount(u_walk, minlength=b)
-    starts = torch.cumsum(counts, 0) - counts
+    # First visits: a stable sort of every walk puts each node's visits together, earliest first.
+    srt, at = torch.sort(trace, dim=1, stable=True)
+    new = torch.ones_like(srt, dtype=torch.bool)
+    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    first = torch.zeros_like(new).scatter_(1, at, new)
     if max_nodes is not None:
-        rank = torch.arange(u_walk.numel(), device=dev) - starts[u_walk]
-        keep = rank < max_nodes
-        u_walk, u_node = u_walk[keep], u_node[keep]
-        counts = counts.clamp(max=max_nodes)
-        starts = torch.cumsum(counts, 0) - counts
+        first &= first.cumsum(1) <= max_nodes
+    counts = first.sum(1)
+    u_node = trace[first]  # walk by walk, in order of first visit (ego first)
+    u_walk = torch.repeat_interleave(torch.arange(b, device=dev), counts)
+    starts = torch.cumsum(counts, 0) - counts
     ptr = torch.zeros(b + 1, dtype=torch.long, device=dev)
     ptr[1:] = torch.cumsum(counts, 0)
     # Per kept node u of walk w, the cheaper of two exact tests: expand u's out-edges and look
@@ -661,9 +705,10 @@ def rwr_induced_subgraphs(
     e_off = torch.arange(e_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(ex_deg, 0) - ex_deg,
                                                                                 ex_deg)
     e_tgt = graph.col[graph.rowptr[u_node[e_src]] + e_off]
-    member = u_walk * n + u_node
+    key_dtype = torch.int32 if b * n < 2**31 else torch.long  # 32-bit keys search faster
+    member = (u_walk * n + u_node).to(key_dtype)
     m_sorted, m_order = torch.sort(member)
-    qkey = u_walk[e_src] * n + e_tgt
+    qkey = (u_walk[e_src] * n + e_tgt).to(key_dtype)
     if num_kept:
         hit = torch.searchsorted(m_sorted, qkey).clamp_(max=num_kept - 1)
         e_found = m_sorted[hit] == qkey
@@ -674,30 +719,46 @@ def rwr_induced_subgraphs(
     e_src = e_src[e_found]
     # (b) pair tests for the hub nodes
     pr = idx[~expand]
+    hub_edges = getattr(index, "hub_edges", None)
+    if hub_edges is None:
+        hub_edges = index.hub_edges = _HubEdges(graph)
+    kept_hub = hub_edges.hub_id[u_node]
+
+    def has_edge(i: Tensor, j: Tensor) -> Tensor:  # is u_node[i] -> u_node[j] an edge
+        return hub_edges.contains(u_node, i, j, kept_hub)
     if symmetric:
-        # u -> v with v expanded is the reverse of the found v -> u: only hub-hub pairs remain.
+        # u -> v with v expanded is the reverse of the found v -> u: only hub-hub pairs remain, and
+        # of those only one direction (i <= j in the walk's hub list), mirrored afterwards.
         e_dst_hub = ~expand[e_dst]
         rev_src, rev_dst = e_dst[e_dst_hub], e_src[e_dst_hub]
         hub_counts = torch.bincount(u_walk[pr], minlength=b)
-        hub_starts = torch.cumsum(hub_counts, 0) - hub_counts
-        rep = hub_counts[u_walk[pr]]
+        hub_rank = torch.arange(pr.numel(), device=dev) - (torch.cumsum(hub_counts, 0) - hub_counts)[u_walk[pr]]
+        loops = int(hub_edges.self_loops)  # a hub is tested against itself only if the graph has self-loops
+        rep = hub_counts[u_walk[pr]] - hub_rank - 1 + loops  # partners after it (and itself)
         p_i = torch.repeat_interleave(torch.arange(pr.numel(), device=dev), rep)
         within = torch.arange(p_i.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
         p_src = pr[p_i]
-        p_dst = pr[hub_starts[u_walk[p_src]] + within]
+        p_dst = pr[p_i + within + (1 - loops)]
+        hit = has_edge(p_src, p_dst).nonzero().squeeze(1)
+        p_src, p_dst = p_src[hit], p_dst[hit]
+        off_diag = p_src != p_dst
+        p_src, p_dst = torch.cat([p_src, p_dst[off_diag]]), torch.cat([p_dst, p_src[off_diag]])
     else:
         rev_src = rev_dst = e_src[:0]
         rep = counts[u_walk[pr]]
         p_src = torch.repeat_interleave(pr, rep)
         within = torch.arange(p_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
         p_dst = starts[u_walk[p_src]] + within
-    # has_edge binary-searches the sorted edge keys: sorted queries make that cache friendly (~4x faster)
-    p_order = torch.argsort(u_node[p_src] * n + u_node[p_dst])
-    p_src, p_dst = p_src[p_order], p_dst[p_order]
-    p_found = graph.has_edge(u_node[p_src], u_node[p_dst])
-    src = torch.cat([e_src, rev_src, p_src[p_found]])
-    dst = torch.cat([e_dst, rev_dst, p_dst[p_found]])
-    order = torch.argsort(src * max(num_kept, 1) + dst)
+        hit = has_edge(p_src, p_dst).nonzero().squeeze(1)
+        p_src, p_dst = p_src[hit], p_dst[hit]
+    src = torch.cat([e_src, rev_src, p_src])
+    dst = torch.cat([e_dst, rev_dst, p_dst])
+    # sort by (source, target): the target's position inside its walk keeps the key small (int32 when it fits)
+    width = int(counts.max()) if b else 1
+    key = src * width + (dst - starts[u_walk[dst]])
+    if num_kept * width < 2**31:
+        key = key.to(torch.int32)  # a 32-bit key sorts ~3x faster on CPU
+    order = torch.argsort(key)
     return torch.stack([src[order], dst[order]]), ptr, u_node
 
 
