@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from graphcl.eval import correspondence_hits
-from graphcl.eval.matching import perturbed_copy
+from graphcl.eval.matching import perturbed_copy, structural_features, swap_feature_rows
 from graphcl.losses import crw, crw_bipartite
 from graphcl.losses.crw import crw_return_probabilities, crw_transition, neighbor_candidates
 
@@ -260,6 +260,99 @@ def test_perturbed_copy_counts_and_permutation():
         perturbed_copy(x, ei, 1.5)
 
 
+def _random_graph(n: int, m: int, seed: int) -> torch.Tensor:
+    g = _gen(seed)
+    u = torch.randint(0, n, (m,), generator=g)
+    v = torch.randint(0, n, (m,), generator=g)
+    keep = u != v
+    pairs = torch.unique(torch.minimum(u, v)[keep] * n + torch.maximum(u, v)[keep])
+    und = torch.stack([pairs // n, pairs % n])
+    return torch.cat([und, und.flip(0)], 1)
+
+
+def test_swap_feature_rows_moves_exactly_p_of_the_rows_none_in_place():
+    n = 50
+    x = torch.eye(n)  # distinct rows: every moved row is visibly moved
+    xs, chosen = swap_feature_rows(x, 0.2, generator=_gen(3))
+    assert chosen.numel() == 10
+    changed = (xs != x).any(1)
+    assert int(changed.sum()) == 10 and set(changed.nonzero().flatten().tolist()) == set(chosen.tolist())
+    # the chosen rows are permuted among themselves: same multiset of rows, none kept in place
+    assert torch.equal(xs[chosen].argmax(1).sort().values, chosen.sort().values)
+    again, chosen2 = swap_feature_rows(x, 0.2, generator=_gen(3))
+    assert torch.equal(again, xs) and torch.equal(chosen, chosen2)
+    # every pair of rows is swapped about equally often: row 0 is moved in ~p of the draws
+    moved = sum(int((swap_feature_rows(x, 0.2, generator=_gen(s))[0][0] != x[0]).any()) for s in range(400))
+    assert abs(moved / 400 - 0.2) < 0.06
+    one, ch = swap_feature_rows(x, 0.01, generator=_gen(0))  # round(0.5) = 0 rows: nothing to swap
+    assert torch.equal(one, x) and ch.numel() == 0
+    with pytest.raises(ValueError, match="p"):
+        swap_feature_rows(x, -0.1)
+    with pytest.raises(TypeError, match="x"):
+        swap_feature_rows(torch.ones(3), 0.5)
+
+
+def test_perturbed_copy_row_noise_adds_node_level_swaps_on_top_of_entry_noise():
+    n = 60
+    ei = _random_graph(n, 300, 13)
+    x = (torch.rand(n, 30, generator=_gen(2)) < 0.2).float()
+    xe, eie, te = perturbed_copy(x, ei, 0.2, feature_noise="entries", generator=_gen(0))
+    xr, eir, tr = perturbed_copy(x, ei, 0.2, feature_noise="entries+rows", generator=_gen(0))
+    # same edges, permutation and entry noise (drawn first); then round(p * N) rows permuted among themselves
+    assert torch.equal(eie, eir) and torch.equal(te, tr)
+    a, b = xe[te], xr[tr]  # both in original ids
+    changed = (a != b).any(1)
+    assert 9 <= int(changed.sum()) <= 12  # 12 swapped rows (identical rows would hide a swap)
+    rows_a = sorted(map(tuple, a[changed].tolist()))
+    rows_b = sorted(map(tuple, b[changed].tolist()))
+    assert rows_a == rows_b
+    with pytest.raises(ValueError, match="feature_noise"):
+        perturbed_copy(x, ei, 0.2, feature_noise="gaussian")
+
+
+def test_structural_features_match_networkx_and_ignore_ids():
+    nx = pytest.importorskip("networkx")
+    n = 40
+    ei = _random_graph(n, 160, 5)
+    ei = torch.cat([ei, ei[:, :10], torch.tensor([[3], [3]])], 1)  # duplicates and a self-loop are ignored
+    f = structural_features(ei, n)
+    g = nx.Graph()
+    g.add_nodes_from(range(n))
+    g.add_edges_from((int(u), int(v)) for u, v in ei.t() if u != v)
+    deg = torch.tensor([g.degree(i) for i in range(n)], dtype=torch.float64)
+    tri = torch.tensor([nx.triangles(g, i) for i in range(n)], dtype=torch.float64)
+    clus = torch.tensor([nx.clustering(g, i) for i in range(n)], dtype=torch.float64)
+    nb_max = torch.tensor([max([math.log1p(g.degree(j)) for j in g[i]], default=0.0) for i in range(n)])
+    assert torch.allclose(f[:, 0].double(), deg.log1p(), atol=1e-6)
+    assert torch.allclose(f[:, 3].double(), nb_max.double(), atol=1e-6)
+    assert torch.allclose(f[:, 5].double(), clus, atol=1e-6)
+    assert torch.allclose(f[:, 6].double(), tri.log1p(), atol=1e-6)
+    perm = torch.randperm(n, generator=_gen(1))
+    assert torch.allclose(structural_features(perm[ei], n)[perm], f)  # relabelling moves rows only
+
+
+def test_crw_views_row_swaps_and_structural_features():
+    from graphcl.methods.crw import crw_views
+
+    n = 40
+    ei = _random_graph(n, 150, 8)
+    x = torch.eye(n)
+    cfg = {"p_drop_edge": 0.0, "p_add_edge": 0.0, "p_drop_feature": 0.0, "p_mask_feature": 0.0,
+           "p_swap_feature": 0.25, "p_zero_feature": 0.0, "view_features": "given"}
+    xv, ev = crw_views(x, ei, cfg, _gen(0))
+    assert torch.equal(ev, ei) and int((xv != x).any(1).sum()) == 10
+    # node-level zeroing: each row zeroed with probability p (frequency over 40 x 100 rows)
+    zc = dict(cfg, p_swap_feature=0.0, p_zero_feature=0.3)
+    zeroed = [int((crw_views(x, ei, zc, _gen(s))[0].sum(1) == 0).sum()) for s in range(100)]
+    assert abs(sum(zeroed) / (100 * n) - 0.3) < 0.03
+    assert torch.equal(crw_views(x, ei, zc, _gen(4))[0], crw_views(x, ei, zc, _gen(4))[0])
+    cfg = dict(cfg, p_drop_edge=0.3, view_features="structural")
+    xv, ev = crw_views(structural_features(ei, n), ei, cfg, _gen(0))
+    assert ev.size(1) < ei.size(1) and torch.equal(xv, structural_features(ev, n))
+    with pytest.raises(ValueError, match="view_features"):
+        crw_views(x, ei, dict(cfg, view_features="ids"), _gen(0))
+
+
 # ---------------------------------------------------------------------------- method
 def test_train_crw_deterministic_and_registered():
     from graphcl.config import load_config
@@ -280,3 +373,9 @@ def test_train_crw_deterministic_and_registered():
     assert get_method("crw").name == "crw"
     with pytest.raises(ValueError, match="lacks setting"):
         train_crw(data, {"epochs": 1}, seed=0)
+    data.x = structural_features(data.edge_index, 30)
+    st = dict(cfg, view_features="structural")
+    s1, s2 = train_crw(data, st, seed=2), train_crw(data, st, seed=2)
+    assert torch.equal(s1["embedding"], s2["embedding"]) and s1["embedding"].shape == (30, 8)
+    sw = train_crw(data, dict(cfg, p_swap_feature=0.2), seed=2)
+    assert all(math.isfinite(h["loss"]) for h in sw["history"])

@@ -27,7 +27,9 @@ from graphcl.validation import (
     check_probability,
 )
 
-__all__ = ["correspondence_hits", "perturbed_copy"]
+__all__ = ["correspondence_hits", "perturbed_copy", "structural_features", "swap_feature_rows"]
+
+FEATURE_NOISE = ("entries", "entries+rows")
 
 
 def correspondence_hits(
@@ -98,12 +100,79 @@ def _flip_entries(x: Tensor, p: float, generator: torch.Generator | None) -> Ten
     return flat.view_as(x)
 
 
+def swap_feature_rows(x: Tensor, p: float, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+    """Copy of ``x`` in which ``round(p * N)`` random rows are permuted among themselves, none kept in place.
+
+    The chosen rows are put in a random order and each takes the row of the next
+    one (a cyclic shift), so every chosen node carries another node's features
+    (a node-level attribute corruption: its own features are lost entirely).
+    Returns ``(x_swapped, chosen)`` (``chosen``: the indices of the swapped rows).
+
+    Example:
+        >>> xs, chosen = swap_feature_rows(torch.eye(4), 0.5, generator=torch.Generator().manual_seed(0))
+        >>> chosen.numel(), bool((xs[chosen] != torch.eye(4)[chosen]).any(1).all())
+        (2, True)
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise TypeError("x must be a [N, F] tensor")
+    p = check_probability(p, "p")
+    check_generator(generator, x.device)
+    n = x.size(0)
+    m = int(round(p * n))
+    chosen = torch.randperm(n, generator=generator, device=x.device)[:m]
+    out = x.clone()
+    if m >= 2:
+        out[chosen] = x[chosen.roll(1)]
+    else:
+        chosen = chosen[:0]
+    return out, chosen
+
+
+def structural_features(edge_index: Tensor, num_nodes: int) -> Tensor:
+    """7 structural features per node, from the graph's own edges (for graphs without node features).
+
+    Columns: log(1 + degree), mean / min / max / std of the neighbours' log(1 + degree),
+    local clustering coefficient, log(1 + triangles). Self-loops and duplicate edges are
+    ignored; ``edge_index`` should hold both directions. They depend only on the
+    graph up to node relabelling (never on node ids), so two copies of a graph get
+    the same features up to the permutation.
+
+    Example:
+        >>> ei = torch.tensor([[0, 1, 1, 2, 2, 0], [1, 0, 2, 1, 0, 2]])
+        >>> structural_features(ei, 3)[:, 5].tolist()  # a triangle: clustering 1
+        [1.0, 1.0, 1.0]
+    """
+    from torch_geometric.utils import scatter
+
+    n = check_edge_index(edge_index, num_nodes, "edge_index")
+    ei = edge_index[:, edge_index[0] != edge_index[1]].long()
+    keys = torch.unique(ei[0] * n + ei[1])
+    ei = torch.stack([keys // n, keys % n])
+    deg = torch.bincount(ei[0], minlength=n).double()
+    ld = torch.log1p(deg)
+    nb = ld[ei[1]]
+    mean = scatter(nb, ei[0], 0, dim_size=n, reduce="mean")
+    mx = scatter(nb, ei[0], 0, dim_size=n, reduce="max")
+    mn = scatter(nb, ei[0], 0, dim_size=n, reduce="min")
+    sq = scatter(nb * nb, ei[0], 0, dim_size=n, reduce="mean")
+    std = (sq - mean * mean).clamp_min(0).sqrt()
+    a = torch.sparse_coo_tensor(ei, torch.ones(ei.size(1), dtype=torch.float64, device=ei.device), (n, n),
+                                is_coalesced=True, check_invariants=False)  # keys are unique and sorted
+    paths2 = torch.sparse.mm(a, a).coalesce()  # common-neighbour counts
+    i, j = paths2.indices()
+    on_edge = torch.isin(i * n + j, keys)
+    tri = torch.zeros(n, dtype=torch.float64, device=ei.device).index_add(0, i[on_edge], paths2.values()[on_edge]) / 2
+    clus = torch.where(deg > 1, 2 * tri / (deg * (deg - 1)).clamp_min(1), torch.zeros_like(deg))
+    return torch.stack([ld, mean, mn, mx, std, clus, torch.log1p(tri)], 1).float()
+
+
 def perturbed_copy(
     x: Tensor | None,
     edge_index: Tensor,
     p: float,
     *,
     num_nodes: int | None = None,
+    feature_noise: str = "entries",
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor | None, Tensor, Tensor]:
     """A noisy copy of an undirected graph with permuted node ids, for correspondence benchmarks.
@@ -113,7 +182,10 @@ def perturbed_copy(
     added (both directions). Features: if ``x`` is binary, ``round(p * nnz)``
     random non-zero entries are zeroed and as many random zero entries set to 1;
     otherwise Gaussian noise with standard deviation ``p`` times each column's
-    standard deviation is added. Finally node ``i`` becomes node ``truth[i]``.
+    standard deviation is added. With ``feature_noise="entries+rows"`` in addition
+    ``round(p * N)`` random nodes then lose their feature row entirely: the rows of
+    those nodes are permuted among themselves (:func:`swap_feature_rows`).
+    Finally node ``i`` becomes node ``truth[i]``.
 
     Returns ``(x_copy, edge_index_copy, truth)``.
 
@@ -127,6 +199,8 @@ def perturbed_copy(
 
     n = check_edge_index(edge_index, num_nodes if x is None else x.size(0) if num_nodes is None else num_nodes)
     p = check_probability(p, "p")
+    if feature_noise not in FEATURE_NOISE:
+        raise ValueError(f"feature_noise must be one of {FEATURE_NOISE}, got {feature_noise!r}")
     check_generator(generator, edge_index.device)
     device = edge_index.device
     ei = edge_index[:, edge_index[0] != edge_index[1]].long()
@@ -153,6 +227,8 @@ def perturbed_copy(
             std = x.std(0, keepdim=True) if n > 1 else torch.zeros_like(x[:1])
             noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             noisy = x + p * std * noise
+        if feature_noise == "entries+rows":
+            noisy, _ = swap_feature_rows(noisy, p, generator=generator)
         x_copy = torch.empty_like(noisy)
         x_copy[truth] = noisy
     return x_copy, new, truth

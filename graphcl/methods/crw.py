@@ -3,13 +3,19 @@
 Every epoch draws ``num_views`` fresh views of the graph (edge dropout
 ``p_drop_edge`` on undirected edges, as many random non-edges added with
 ``p_add_edge``, element-wise feature dropout ``p_drop_feature`` and feature-column
-masking ``p_mask_feature``), or, when a list of snapshots is given, one view of
+masking ``p_mask_feature``, node-level feature-row swaps ``p_swap_feature``:
+that fraction of nodes take another node's feature row, node-level feature
+zeroing ``p_zero_feature``: each node's whole row is zeroed with that
+probability, so a walker can only find it through its neighbours), or, when a list of snapshots is given, one view of
 every snapshot in order. One shared encoder (plus an optional projection head)
 embeds them and the palindrome walks ``view_0 -> .. -> view_k -> .. -> view_0``
 must return to their start node (:func:`graphcl.losses.crw`, with the
 affinity edge dropout of Jabri et al.). With ``symmetric`` the reversed
 sequence is walked too. The walk never uses the node identities across views:
-only the return to the start is supervised.
+only the return to the start is supervised. With ``view_features: structural``
+(graphs without node features) every view's input features are recomputed from
+the view's own edges (:func:`graphcl.eval.matching.structural_features`), so the
+views are perturbed the way a noisy copy of the graph is.
 
 Training runs through :func:`graphcl.train.fit`; the model after the last epoch
 is used (no test data touches model choice). Evaluation: linear probe on the
@@ -37,7 +43,8 @@ __all__ = ["CRWModel", "crw_views", "train_crw", "run"]
 
 _KEYS = ("encoder", "num_layers", "hidden", "activation", "projection", "lr", "weight_decay", "epochs", "num_views",
          "tau", "edge_dropout", "candidates", "symmetric", "p_drop_edge", "p_add_edge", "p_drop_feature",
-         "p_mask_feature")
+         "p_mask_feature", "p_swap_feature", "p_zero_feature", "view_features")
+VIEW_FEATURES = ("given", "structural")
 
 
 class CRWModel(nn.Module):
@@ -71,27 +78,41 @@ def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Gene
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
-        >>> cfg = {"p_drop_edge": 0.0, "p_add_edge": 0.0, "p_drop_feature": 0.0, "p_mask_feature": 0.0}
+        >>> cfg = {"p_drop_edge": 0.0, "p_add_edge": 0.0, "p_drop_feature": 0.0, "p_mask_feature": 0.0,
+        ...        "p_swap_feature": 0.0, "p_zero_feature": 0.0, "view_features": "given"}
         >>> crw_views(torch.ones(3, 2), ei, cfg, None)[1].shape
         torch.Size([2, 4])
     """
     from graphcl.augment import add_edge, drop_edge, dropout_feature, mask_feature
+    from graphcl.eval.matching import structural_features, swap_feature_rows
 
     p_de = check_probability(float(config.get("p_drop_edge", 0.0)), "p_drop_edge")
     p_ae = check_probability(float(config.get("p_add_edge", 0.0)), "p_add_edge")
     p_df = check_probability(float(config.get("p_drop_feature", 0.0)), "p_drop_feature")
     p_mf = check_probability(float(config.get("p_mask_feature", 0.0)), "p_mask_feature")
+    p_sf = check_probability(float(config.get("p_swap_feature", 0.0)), "p_swap_feature")
+    p_zf = check_probability(float(config.get("p_zero_feature", 0.0)), "p_zero_feature")
+    kind = config.get("view_features", "given")
+    if kind not in VIEW_FEATURES:
+        raise ValueError(f"view_features must be one of {VIEW_FEATURES}, got {kind!r}")
     ei = edge_index
     if p_ae > 0:
         ei, _ = add_edge(edge_index, x.size(0), p_ae, undirected=True, generator=generator)
     if p_de > 0:
         # dropping after adding: the added edges are dropped too, so the kept fraction stays 1 - p_drop_edge
         ei, _ = drop_edge(ei, p_de, undirected=True, generator=generator)
+    if kind == "structural":
+        return structural_features(ei, x.size(0)).to(x.dtype), ei
     xv = x
     if p_df > 0:
         xv, _ = dropout_feature(xv, p_df, generator=generator)
     if p_mf > 0:
         xv, _ = mask_feature(xv, p_mf, generator=generator)
+    if p_sf > 0:
+        xv, _ = swap_feature_rows(xv, p_sf, generator=generator)
+    if p_zf > 0:
+        keep = torch.rand(xv.size(0), 1, generator=generator, device=xv.device) >= p_zf
+        xv = xv * keep.to(xv.dtype)
     return xv, ei
 
 
@@ -193,11 +214,14 @@ def embed(model: CRWModel, x: Tensor, edge_index: Tensor) -> Tensor:
 def run(dataset: str, config: dict, ctx: RunContext) -> dict:
     from graphcl.data import load
     from graphcl.eval import correspondence_hits, linear_probe
-    from graphcl.eval.matching import perturbed_copy
+    from graphcl.eval.matching import perturbed_copy, structural_features
 
     data = load(dataset, root=ctx.root)
+    structural = config.get("view_features", "given") == "structural"
     if getattr(data, "x", None) is None:
-        raise ValueError(f"method 'crw' needs node features; {dataset!r} has none")
+        if not structural:
+            raise ValueError(f"method 'crw' needs node features; {dataset!r} has none (set view_features: structural)")
+        data.x = structural_features(data.edge_index, data.num_nodes)
     out = train_crw(data, config, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
                     checkpoint=ctx.checkpoint, resume=ctx.resume)
     emb = out["embedding"]
@@ -211,10 +235,15 @@ def run(dataset: str, config: dict, ctx: RunContext) -> dict:
         metrics["node_classification"] = probe
     p = float(config.get("correspondence_p", 0.1))
     gen = torch.Generator().manual_seed(10_000 + ctx.seed)
-    x2, ei2, truth = perturbed_copy(data.x, data.edge_index, p, generator=gen)
+    x2, ei2, truth = perturbed_copy(None if structural else data.x, data.edge_index, p, num_nodes=data.num_nodes,
+                                    feature_noise="entries+rows", generator=gen)
+    if structural:
+        x2 = structural_features(ei2, data.num_nodes)
     hits = correspondence_hits(emb, embed(out["model"], x2, ei2), truth)
-    hits["protocol"] = (f"copy with {p:.0%} of undirected edges dropped and as many added, {p:.0%} of feature "
-                        f"non-zeros moved, ids permuted (generator seed {10_000 + ctx.seed}); {hits['protocol']}")
+    feats = ("structural features recomputed on the copy" if structural else
+             f"{p:.0%} of feature non-zeros moved and the feature rows of {p:.0%} of the nodes swapped among them")
+    hits["protocol"] = (f"copy with {p:.0%} of undirected edges dropped and as many added, {feats}, ids permuted "
+                        f"(generator seed {10_000 + ctx.seed}); {hits['protocol']}")
     metrics["node_correspondence"] = hits
     train = {k: v for k, v in out["train"].items() if k != "history"}
     return {"metrics": metrics, "history": out["history"], "train": train, "embedding": emb,
