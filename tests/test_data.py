@@ -340,3 +340,53 @@ def test_lfr_and_karate():
     assert (k.num_nodes, k.edge_index.size(1), int(k.y.sum())) == (34, 156, 17)
     assert int(k.y[0]) == 0 and int(k.y[33]) == 1
     assert load("Karate").name == "karate"
+
+
+def test_planted_partition_edges_blocks_and_determinism():
+    from graphcl.data.synthetic import planted_partition
+
+    n, k, deg, p = 4000, 4, 10.0, 0.7
+    g = planted_partition(n, k, deg, p, seed=3)
+    _assert_clean_undirected(g.edge_index, n)  # no self loops, both directions, no repeats
+    assert g.x is None and g.num_nodes == n
+    sizes = torch.bincount(g.y)
+    assert sizes.numel() == k and int(sizes.max() - sizes.min()) <= 1
+    assert torch.equal(g.y, torch.sort(g.y).values)  # contiguous blocks
+    # 20,000 sampled pairs; self loops and repeats are rare (< 1 %), so the mean degree is ~deg
+    assert 0.98 * deg <= g.edge_index.size(1) / n <= deg
+    same = (g.y[g.edge_index[0]] == g.y[g.edge_index[1]]).double().mean().item()
+    sd = (p * (1 - p) / (n * deg / 2)) ** 0.5
+    assert abs(same - p) < 5 * sd + 0.005  # 5 binomial sd (+ the slightly higher repeat rate inside blocks)
+    again = planted_partition(n, k, deg, p, seed=3)
+    assert torch.equal(again.edge_index, g.edge_index)
+    assert not torch.equal(planted_partition(n, k, deg, p, seed=4).edge_index, g.edge_index)
+    # p_intra = 0 / 1 are exact; features: block means + noise
+    h = planted_partition(500, 5, 6, 0.0, num_features=3, seed=0)
+    assert bool((h.y[h.edge_index[0]] != h.y[h.edge_index[1]]).all()) and h.x.shape == (500, 3)
+    h = planted_partition(500, 5, 6, 1.0, seed=0)
+    assert bool((h.y[h.edge_index[0]] == h.y[h.edge_index[1]]).all())
+
+
+def test_planted_partition_bad_arguments():
+    from graphcl.data.synthetic import planted_partition
+
+    with pytest.raises(ValueError, match="num_blocks must be <= num_nodes"):
+        planted_partition(10, 11, 2, 0.5)
+    with pytest.raises(ValueError, match="avg_degree must be in"):
+        planted_partition(10, 2, 0, 0.5)
+    with pytest.raises(ValueError, match="avg_degree must be in"):
+        planted_partition(10, 2, 10, 0.5)
+    with pytest.raises(TypeError, match="avg_degree must be a number"):
+        planted_partition(10, 2, "4", 0.5)
+    with pytest.raises(ValueError, match="p_intra must be a probability"):
+        planted_partition(10, 2, 2, 1.5)
+    with pytest.raises(ValueError, match="p_intra must be 1 with a single block"):
+        planted_partition(10, 1, 2, 0.5)
+    with pytest.raises(ValueError, match="blocks of one node"):
+        planted_partition(10, 10, 2, 0.5)
+    with pytest.raises(TypeError, match="num_nodes must be an int"):
+        planted_partition(10.0, 2, 2, 0.5)
+    with pytest.raises(ValueError, match="num_features must be >= 0"):
+        planted_partition(10, 2, 2, 0.5, num_features=-1)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        planted_partition(10, 2, 2, 0.5, seed="0")

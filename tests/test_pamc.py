@@ -287,3 +287,84 @@ def test_edge_dot_chunked_matches_gather_autograd():
     assert torch.allclose(out, ref.detach()) and torch.allclose(x1.grad, x2.grad)
     with pytest.raises(ValueError, match="edge_index contains node id 10"):
         edge_dot(x0, torch.tensor([[0], [10]]))
+
+
+def _dense_pamc_normalize(z, q, A, tau):
+    """Dense reference written with F.normalize (defined for zero rows: z / max(|z|, 1e-12))."""
+    zn = torch.nn.functional.normalize(z, dim=1)
+    S = (zn @ zn.t()) * (1 - torch.eye(z.size(0), dtype=z.dtype))
+    pos = (A * torch.exp(tau * S)).sum(1)
+    M = torch.nn.functional.one_hot(q.argmax(1), q.size(1)).to(z.dtype)
+    cn = torch.nn.functional.normalize(M.t() @ z, dim=1)
+    C = (cn @ cn.t()) * (1 - torch.eye(q.size(1), dtype=z.dtype))
+    return -torch.log(pos + 1e-10).mean() + torch.log(torch.exp(tau * C).sum(1) + 1e-10).mean()
+
+
+def test_pamc_many_chunks_int32_index_and_zero_row(monkeypatch):
+    import graphcl.losses.pamc as pamc_mod
+
+    n = 25
+    ei = _random_graph(n, 45, seed=8)
+    g = torch.Generator().manual_seed(8)
+    z0 = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    z0[3] = 0.0  # a zero embedding: its norm is clamped as in F.normalize
+    q = torch.softmax(torch.randn(n, 3, generator=g, dtype=torch.float64), 1)
+    pos, w = rhop_positives(ei, n, 2)
+    pos32, w32 = rhop_positives(ei, n, 2, index_dtype=torch.int32)
+    assert pos32.dtype == torch.int32 and torch.equal(pos32.long(), pos) and torch.equal(w32, w)
+    A = _dense_rhop(ei, n, 2, True, True)
+    z_ref = z0.clone().requires_grad_(True)
+    ref = _dense_pamc_normalize(z_ref, q, A, 0.8)
+    ref.backward()
+    results = []
+    for chunk_elements in (1 << 16, 9):  # one chunk; chunks of 2 edges
+        monkeypatch.setattr(pamc_mod, "_CHUNK_ELEMENTS", chunk_elements)
+        for index in (pos, pos32):
+            z = z0.clone().requires_grad_(True)
+            loss = pamc_loss(z, q, index, w.double(), 0.8)
+            loss.backward()
+            assert math.isclose(loss.item(), ref.item(), rel_tol=1e-6)
+            assert torch.allclose(z.grad, z_ref.grad, atol=1e-6)
+            results.append((loss.item(), z.grad))
+    # int32 and int64 indices: bit-identical results
+    assert results[0][0] == results[1][0] and torch.equal(results[0][1], results[1][1])
+    with pytest.raises(ValueError, match="index_dtype must be torch.int32 or torch.int64"):
+        rhop_positives(ei, n, 1, index_dtype=torch.int16)
+
+
+@pytest.mark.parametrize("mask_self", [True, False])
+def test_pamc_positive_term_gradcheck(mask_self):
+    n = 9
+    ei = torch.cat([_random_graph(n, 12, seed=9), torch.arange(n).repeat(2, 1)], 1)  # self pairs included
+    g = torch.Generator().manual_seed(9)
+    z = torch.randn(n, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    q = torch.softmax(torch.randn(n, 2, generator=g, dtype=torch.float64), 1)
+    w = torch.rand(ei.size(1), generator=g, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: pamc_loss(t, q, ei, w, 1.3, mask_self=mask_self), (z,))
+
+
+def test_train_pamc_reuses_pretrained_autoencoder_and_sparse_features():
+    from graphcl.data import sbm
+    from graphcl.methods.pamc import train_pamc
+
+    g = sbm([20, 20], p_in=0.3, p_out=0.02, num_features=12, seed=1)
+    dense = g.clone()
+    g.x = (g.x > 2.0).float()  # mostly zeros: the sparse first-layer path (density <= 0.1)
+    dense.x = g.x.clone()
+    assert float((g.x != 0).float().mean()) <= 0.1
+    cfg = _small_cfg(epochs=5, pretrain_epochs=3)
+    a = train_pamc(g, cfg, num_clusters=2, seed=2)
+    b = train_pamc(g, cfg, num_clusters=2, seed=2, pretrained=a["pretrained"])  # skips pre-training
+    assert b["pretrain_history"] == [] and torch.equal(a["pred"], b["pred"])
+    assert torch.allclose(a["embedding"], b["embedding"], atol=1e-6)
+    import graphcl.methods.pamc as method
+
+    old = method.SPARSE_DENSITY
+    try:
+        method.SPARSE_DENSITY = 0.0  # force the dense product: the same function
+        c = train_pamc(dense, cfg, num_clusters=2, seed=2)
+    finally:
+        method.SPARSE_DENSITY = old
+    assert torch.allclose(a["embedding"], c["embedding"], atol=1e-4)
+    with pytest.raises(ValueError, match="pretrained must be the 'pretrained' entry"):
+        train_pamc(g, cfg, num_clusters=2, pretrained={"encoder.0.weight": torch.zeros(1)})

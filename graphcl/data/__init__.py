@@ -40,6 +40,8 @@ What each kind returns
   ``sbm`` (:func:`sbm`: kwargs ``num_nodes_per_block``, ``p_in``, ``p_out``,
   ``num_features``, ``seed``, ``feature_noise``) and ``lfr`` (:func:`lfr`,
   networkx LFR benchmark, communities as ``y``): ``Data`` as for ``node``.
+  :func:`planted_partition` (O(E) planted-partition graphs of any size, for
+  scaling benchmarks) is importable from here but has no manifest entry.
 
 Checks and caching
 ------------------
@@ -82,7 +84,7 @@ from .registry import (
 )
 from .registry import check_statistics as _check_statistics
 from .splits import link_split, random_split, rec_split
-from .synthetic import karate, lfr, sbm
+from .synthetic import karate, lfr, planted_partition, sbm
 
 __all__ = [
     "load",
@@ -98,6 +100,7 @@ __all__ = [
     "link_split",
     "rec_split",
     "sbm",
+    "planted_partition",
     "lfr",
     "karate",
 ]

@@ -1,6 +1,6 @@
-"""Seeded synthetic graphs: attributed SBM, LFR benchmark, Zachary's karate club.
+"""Seeded synthetic graphs: attributed SBM, O(E) planted partition, LFR benchmark, Zachary's karate club.
 
-All three return a CPU ``Data`` with ``x`` (float), ``edge_index`` (undirected,
+All of them return a CPU ``Data`` with ``x`` (float), ``edge_index`` (undirected,
 both directions, sorted, no self loops), ``y`` (long communities/blocks),
 ``num_nodes`` and ``name``. The same arguments and seed give the same graph.
 """
@@ -17,7 +17,7 @@ from ..utils import make_generator
 from ..validation import check_positive_int, check_probability
 from .loaders import undirected_edge_index
 
-__all__ = ["sbm", "lfr", "karate"]
+__all__ = ["sbm", "planted_partition", "lfr", "karate"]
 
 _CHUNK_ENTRIES = 1 << 23  # pair probabilities drawn per chunk of rows
 
@@ -89,6 +89,67 @@ def sbm(
     edge_index = undirected_edge_index(torch.cat(parts, dim=1), n)
     x = _class_features(y, num_features, float(feature_noise), gen)
     return Data(x=x, edge_index=edge_index, y=y, num_nodes=n, name="sbm")
+
+
+def planted_partition(
+    num_nodes: int,
+    num_blocks: int,
+    avg_degree: float,
+    p_intra: float,
+    num_features: int = 0,
+    seed: int = 0,
+    feature_noise: float = 1.0,
+) -> Data:
+    """Sparse planted-partition graph in O(E) time and memory (for large synthetic benchmarks).
+
+    Node ``i`` is in block ``i * num_blocks // num_nodes`` (contiguous blocks
+    whose sizes differ by at most one). ``num_nodes * avg_degree / 2`` node pairs
+    are drawn: the first end uniformly, the second uniformly inside the first's
+    block with probability ``p_intra``, else uniformly among the nodes of the
+    other blocks. Self loops and repeated pairs are dropped and both directions
+    kept, so the mean degree is ``avg_degree`` up to those (rare) collisions and
+    a fraction ``p_intra`` of the edges lies inside a block. Unlike :func:`sbm`
+    nothing O(N^2) is formed. ``num_features > 0`` adds Gaussian block-mean
+    features as in :func:`sbm`; with 0, ``x`` is None. ``y`` is the block id.
+
+    Example:
+        >>> g = planted_partition(1000, 4, avg_degree=8, p_intra=0.9, seed=0)
+        >>> g.num_nodes, int(g.y.max()) + 1, g.x is None
+        (1000, 4, True)
+    """
+    n = check_positive_int(num_nodes, "num_nodes", minimum=2)
+    k = check_positive_int(num_blocks, "num_blocks")
+    if k > n:
+        raise ValueError(f"num_blocks must be <= num_nodes ({n}), got {k}")
+    if isinstance(avg_degree, bool) or not isinstance(avg_degree, (int, float)):
+        raise TypeError(f"avg_degree must be a number, got {type(avg_degree).__name__}")
+    if not 0 < avg_degree <= n - 1:
+        raise ValueError(f"avg_degree must be in (0, num_nodes - 1] = (0, {n - 1}], got {avg_degree}")
+    p_intra = check_probability(p_intra, "p_intra")
+    if k == 1 and p_intra < 1.0:
+        raise ValueError(f"p_intra must be 1 with a single block (no other block to link to), got {p_intra}")
+    if p_intra > 0 and n // k < 2:
+        raise ValueError(f"blocks of one node cannot hold intra-block edges; lower num_blocks (got {k} for {n} nodes)")
+    check_positive_int(num_features, "num_features", minimum=0)
+    if isinstance(feature_noise, bool) or not isinstance(feature_noise, (int, float)) or feature_noise < 0:
+        raise ValueError(f"feature_noise must be a number >= 0, got {feature_noise!r}")
+    _check_seed(seed)
+    gen = make_generator(seed)
+    y = torch.arange(n) * k // n
+    size = torch.bincount(y, minlength=k)
+    start = torch.cumsum(size, 0) - size
+    m = int(round(n * float(avg_degree) / 2))
+    src = torch.randint(0, n, (m,), generator=gen)
+    b = y[src]
+    intra = torch.rand(m, generator=gen) < p_intra
+    u = torch.rand(m, generator=gen)
+    # inside: start_b + U[0, size_b); outside: the n - size_b nodes after the block, wrapping around
+    dst_in = start[b] + (u * size[b]).long().clamp_max(size[b] - 1)
+    dst_out = (start[b] + size[b] + (u * (n - size[b])).long().clamp_max(n - size[b] - 1)) % n
+    dst = torch.where(intra, dst_in, dst_out)
+    edge_index = undirected_edge_index(torch.stack([src, dst]), n)
+    x = _class_features(y, num_features, float(feature_noise), gen) if num_features > 0 else None
+    return Data(x=x, edge_index=edge_index, y=y, num_nodes=n, name="planted_partition")
 
 
 def lfr(

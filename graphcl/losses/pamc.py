@@ -17,6 +17,14 @@ code, the self-similarity of a pair ``(i, i)`` is taken as 0 (``exp(0) = 1``)
 with ``mask_self=True``. Meta-nodes are formed from DEC soft assignments ``q``
 (:func:`dec_soft_assignment`): hard (``c_k = sum_{i: argmax q_i = k} z_i``, as in
 the reference code) or soft (``c_k = sum_i q_ik z_i``, the paper's wording).
+
+Memory: beyond its inputs the loss keeps O(N) numbers in forward and one
+``[N, d]`` gradient plus an edge chunk in backward. The positive term runs over
+edge chunks with the row normalisation folded in and is recomputed in backward
+(no per-edge autograd tensors, no normalised copy of ``z``); with hard
+meta-nodes the whole loss is one autograd function writing a single ``[N, d]``
+gradient. An int32 positive index (``rhop_positives(..., index_dtype=torch.int32)``)
+is used as is and halves the largest thing PamC keeps between calls.
 """
 
 from __future__ import annotations
@@ -103,13 +111,16 @@ def rhop_positives(
     *,
     cumulative: bool = True,
     add_self_loops: bool = True,
+    index_dtype: torch.dtype = torch.long,
 ) -> tuple[Tensor, Tensor]:
     """Nonzeros of the r-hop positive matrix built from ``A^ = D^-1 (A + I)``.
 
     ``cumulative=True`` gives ``A^ + A^^2 + ... + A^^r`` (the reference's
     ``--influence``), else ``A^^r``. ``add_self_loops=False`` uses ``D^-1 A``.
     Computed with sparse products (no dense N x N matrix). Returns
-    ``(edge_index [2, E_r], edge_weight [E_r])`` on ``edge_index``'s device.
+    ``(edge_index [2, E_r], edge_weight [E_r])`` on ``edge_index``'s device;
+    ``index_dtype=torch.int32`` halves the index (the largest thing PamC
+    keeps: 8 instead of 16 bytes per pair), which :func:`pamc_loss` uses as is.
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -121,6 +132,10 @@ def rhop_positives(
 
     n = check_edge_index(edge_index, num_nodes)
     r = check_positive_int(r, "r")
+    if index_dtype not in (torch.int32, torch.int64):
+        raise ValueError(f"index_dtype must be torch.int32 or torch.int64, got {index_dtype}")
+    if index_dtype == torch.int32 and n > torch.iinfo(torch.int32).max:
+        raise ValueError(f"index_dtype=torch.int32 cannot hold node ids of a graph with {n} nodes")
     a = normalized_adjacency(edge_index, n, add_self_loops=add_self_loops, kind="rw").coalesce()
     power, total = a, a
     with warnings.catch_warnings():  # torch warns that its internal sparse CSR path is beta
@@ -129,10 +144,11 @@ def rhop_positives(
             power = torch.sparse.mm(power, a).coalesce()
             total = (total + power).coalesce() if cumulative else power
     keep = total.values() != 0
-    return total.indices()[:, keep], total.values()[keep]
+    return total.indices()[:, keep].to(index_dtype), total.values()[keep]
 
 
-_CHUNK_ELEMENTS = 1 << 18  # gathered numbers per edge chunk (1 MiB in float32)
+_CHUNK_ELEMENTS = 1 << 16  # gathered numbers per edge chunk (256 KiB in float32)
+_NORM_EPS = 1e-12  # as F.normalize
 
 
 class _EdgeDot(torch.autograd.Function):
@@ -160,42 +176,108 @@ class _EdgeDot(torch.autograd.Function):
         return gx, None, None, None
 
 
-class _PositiveSum(torch.autograd.Function):
-    """``pos_i = sum_{e=(i,j)} w_e exp(tau <x_i, x_j>)`` (``<x_i, x_i>`` taken as 0 when ``mask_self``),
-    fused over edge chunks and recomputed in backward: memory O(N d + E + chunk d), no per-edge autograd
-    intermediates. ``w`` is treated as a constant (no gradient)."""
+def _inverse_norms(z: Tensor) -> tuple[Tensor, Tensor]:
+    """``inv_i = 1 / max(|z_i|, eps)`` (F.normalize's convention) and ``dinv_i = inv_i^2`` where the norm is
+    not clamped, else 0 (so that ``d inv_i / d z_i = -inv_i dinv_i z_i``)."""
+    norm = torch.linalg.vector_norm(z, dim=1)
+    inv = norm.clamp_min(_NORM_EPS).reciprocal_()
+    return inv, inv.pow(2).masked_fill_(norm <= _NORM_EPS, 0.0)
 
-    @staticmethod
-    def _chunk(x: Tensor, r: Tensor, c: Tensor, w: Tensor, tau: float, mask_self: bool) -> Tensor:
-        s = (x[r] * x[c]).sum(1)
+
+def _pos_chunk(z: Tensor, inv: Tensor, r: Tensor, c: Tensor, w: Tensor, tau: float,
+               mask_self: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    zr, zc = z[r], z[c]
+    cos = (zr * zc).sum(1).mul_(inv[r]).mul_(inv[c])
+    if mask_self:
+        cos.masked_fill_(r == c, 0.0)
+    return zr, zc, cos, torch.exp(cos * tau).mul_(w)
+
+
+def _pos_forward(z: Tensor, inv: Tensor, row: Tensor, col: Tensor, w: Tensor, tau: float, mask_self: bool,
+                 chunk: int) -> Tensor:
+    """``pos_i = sum_{e=(i,j)} w_e exp(tau cos(z_i, z_j))`` over edge chunks (not single edges)."""
+    pos = z.new_zeros(z.size(0))
+    for s in range(0, row.numel(), chunk):
+        r, c = row[s:s + chunk], col[s:s + chunk]
+        pos.index_add_(0, r, _pos_chunk(z, inv, r, c, w[s:s + chunk], tau, mask_self)[3])
+    return pos
+
+
+def _pos_backward(gz: Tensor, grad: Tensor, z: Tensor, inv: Tensor, dinv: Tensor, row: Tensor, col: Tensor,
+                  w: Tensor, tau: float, mask_self: bool, chunk: int) -> None:
+    """Adds ``sum_i grad_i d pos_i / d z`` into ``gz``, recomputing each edge chunk."""
+    for s in range(0, row.numel(), chunk):
+        r, c = row[s:s + chunk], col[s:s + chunk]
+        zr, zc, cos, val = _pos_chunk(z, inv, r, c, w[s:s + chunk], tau, mask_self)
+        g = val.mul_(grad[r]).mul_(tau)  # d loss / d cos_e
         if mask_self:
-            s = s.masked_fill(r == c, 0.0)
-        return w * torch.exp(tau * s)
+            g.masked_fill_(r == c, 0.0)  # a masked self-pair has a constant similarity
+        # d cos / d z_i = inv_i inv_j z_j - cos dinv_i z_i  (and symmetrically for j)
+        gij = (g * inv[r] * inv[c]).unsqueeze(1)
+        gc = g * cos
+        gz.index_add_(0, r, zc.mul(gij).sub_(zr * (gc * dinv[r]).unsqueeze(1)))
+        gz.index_add_(0, c, zr.mul_(gij).sub_(zc.mul_((gc * dinv[c]).unsqueeze(1))))
+
+
+def _meta_negatives(c: Tensor, tau: float, mask_self: bool, eps: float) -> Tensor:
+    """``(1/K) sum_k log(sum_l exp(tau cos(c_k, c_l)) + eps)`` over meta-nodes ``c [K, d]``."""
+    cn = F.normalize(c, dim=1)
+    csim = cn @ cn.t()
+    if mask_self:
+        csim = csim.masked_fill(torch.eye(c.size(0), dtype=torch.bool, device=c.device), 0.0)
+    return torch.log(torch.exp(tau * csim).sum(1) + eps).mean()
+
+
+class _PositiveSum(torch.autograd.Function):
+    """``pos_i`` of :func:`_pos_forward` with the row normalisation folded in (no normalised ``[N, d]`` copy of
+    ``z``, no autograd graph through it), recomputed chunk by chunk in backward: extra memory O(N + chunk d)
+    in forward, O(N d + chunk d) in backward (the gradient). ``w`` is a constant (no gradient)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, row: Tensor, col: Tensor, w: Tensor, tau: float, mask_self: bool,  # type: ignore[override]
+    def forward(ctx, z: Tensor, row: Tensor, col: Tensor, w: Tensor, tau: float, mask_self: bool,  # type: ignore[override]
                 chunk: int) -> Tensor:
-        pos = x.new_zeros(x.size(0))
-        for s in range(0, row.numel(), chunk):  # chunks of edges, not single edges
-            r, c = row[s:s + chunk], col[s:s + chunk]
-            pos.index_add_(0, r, _PositiveSum._chunk(x, r, c, w[s:s + chunk], tau, mask_self))
-        ctx.save_for_backward(x, row, col, w)
+        inv, dinv = _inverse_norms(z)
+        ctx.save_for_backward(z, row, col, w, inv, dinv)
         ctx.tau, ctx.mask_self, ctx.chunk = tau, mask_self, chunk
-        return pos
+        return _pos_forward(z, inv, row, col, w, tau, mask_self, chunk)
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        x, row, col, w = ctx.saved_tensors
-        gx = torch.zeros_like(x)
-        for s in range(0, row.numel(), ctx.chunk):
-            r, c = row[s:s + ctx.chunk], col[s:s + ctx.chunk]
-            g = grad[r] * ctx.tau * _PositiveSum._chunk(x, r, c, w[s:s + ctx.chunk], ctx.tau, ctx.mask_self)
-            if ctx.mask_self:
-                g = g.masked_fill(r == c, 0.0)  # a masked self-pair has a constant similarity
-            g = g.unsqueeze(1)
-            gx.index_add_(0, r, g * x[c])
-            gx.index_add_(0, c, g * x[r])
-        return gx, None, None, None, None, None, None
+        z, row, col, w, inv, dinv = ctx.saved_tensors
+        gz = torch.zeros_like(z)
+        _pos_backward(gz, grad, z, inv, dinv, row, col, w, ctx.tau, ctx.mask_self, ctx.chunk)
+        return gz, None, None, None, None, None, None
+
+
+class _HardPamC(torch.autograd.Function):
+    """The whole ``L_pc`` with hard meta-nodes in one function: one ``[N, d]`` gradient buffer receives the
+    positive term (edge chunks) and the meta-node term (``grad_c[assign]``, row chunks), instead of two
+    ``[N, d]`` gradients that autograd would then add."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, row: Tensor, col: Tensor, w: Tensor, assign: Tensor, k: int,  # type: ignore[override]
+                tau: float, mask_self: bool, eps: float, chunk: int) -> Tensor:
+        inv, dinv = _inverse_norms(z)
+        pos = _pos_forward(z, inv, row, col, w, tau, mask_self, chunk)
+        with torch.enable_grad():  # K x d: a small autograd graph for d loss_neg / d c
+            c = z.new_zeros(k, z.size(1)).index_add_(0, assign, z.detach()).requires_grad_(True)
+            loss_neg = _meta_negatives(c, tau, mask_self, eps)
+            grad_c, = torch.autograd.grad(loss_neg, c)
+        ctx.save_for_backward(z, row, col, w, inv, dinv, pos, assign, grad_c)
+        ctx.tau, ctx.mask_self, ctx.eps, ctx.chunk = tau, mask_self, eps, chunk
+        return -torch.log(pos + eps).mean() + loss_neg.detach()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        z, row, col, w, inv, dinv, pos, assign, grad_c = ctx.saved_tensors
+        gz = torch.zeros_like(z)
+        gpos = (pos + ctx.eps).reciprocal_().mul_(-grad / z.size(0))  # d loss / d pos_i
+        _pos_backward(gz, gpos, z, inv, dinv, row, col, w, ctx.tau, ctx.mask_self, ctx.chunk)
+        gc = grad_c * grad
+        step = max(1, _CHUNK_ELEMENTS // max(1, z.size(1)))
+        for s in range(0, z.size(0), step):  # row chunks: c_k = sum_{assign_i = k} z_i
+            gz[s:s + step].add_(gc[assign[s:s + step]])
+        return gz, None, None, None, None, None, None, None, None, None
 
 
 def edge_dot(x: Tensor, edge_index: Tensor, chunk_elements: int = 1 << 18) -> Tensor:
@@ -255,7 +337,7 @@ def pamc_loss(
     Args:
         z: node embeddings ``[N, d]``.
         q: cluster assignments ``[N, K]`` (e.g. :func:`dec_soft_assignment`).
-        pos_edge_index: positive pairs ``(i, j)`` ``[2, E_r]``, e.g. from
+        pos_edge_index: positive pairs ``(i, j)`` ``[2, E_r]`` (int64 or int32), e.g. from
             :func:`rhop_positives`; every node should have at least one.
         pos_weight: ``A^(r)_ij`` of each pair (default 1); a constant (no gradient flows into it).
         tau: inverse temperature multiplying the cosine similarities.
@@ -282,21 +364,20 @@ def pamc_loss(
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     if pos_edge_index.device != z.device:
         raise ValueError(f"pos_edge_index is on {pos_edge_index.device} but z is on {z.device}")
-    row, col = pos_edge_index[0].long(), pos_edge_index[1].long()
+    row, col = pos_edge_index[0], pos_edge_index[1]  # int64 or int32 (half the index memory): used as given
+    if row.dtype not in (torch.int32, torch.int64):
+        row, col = row.long(), col.long()
     if pos_weight is None:
         w = z.new_ones(row.numel())
     else:
         w = pos_weight.to(z.dtype)
 
-    # positives: O(|E_r| d) time, O(N d + chunk d) extra memory (fused edge chunks, recomputed in backward)
-    zn = F.normalize(z, dim=1)
-    pos = _PositiveSum.apply(zn, row, col, w.detach(), tau, mask_self, max(1, _CHUNK_ELEMENTS // max(1, z.size(1))))
-    loss_pos = -torch.log(pos + eps).mean()
-
-    # negatives: K meta-nodes, O(N d + K^2 d)
-    c = F.normalize(meta_nodes(z, q, hard=hard), dim=1)
-    csim = c @ c.t()
-    if mask_self:
-        csim = csim.masked_fill(torch.eye(c.size(0), dtype=torch.bool, device=c.device), 0.0)
-    loss_neg = torch.log(torch.exp(tau * csim).sum(1) + eps).mean()
-    return loss_pos + loss_neg
+    chunk = max(1, _CHUNK_ELEMENTS // max(1, z.size(1)))
+    if hard:
+        # one fused function (one [N, d] gradient): O(|E_r| d + N d + K^2 d) time, O(N d + chunk d) memory
+        k = q.size(1)
+        return _HardPamC.apply(z, row, col, w.detach(), q.detach().argmax(1), k, tau, mask_self, float(eps), chunk)
+    # soft meta-nodes: the positive term fused over edge chunks (normalisation folded in, recomputed in
+    # backward), the negatives through autograd (gradient into q as well)
+    pos = _PositiveSum.apply(z, row, col, w.detach(), tau, mask_self, chunk)
+    return -torch.log(pos + eps).mean() + _meta_negatives(meta_nodes(z, q, hard=False), tau, mask_self, eps)

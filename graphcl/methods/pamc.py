@@ -36,7 +36,9 @@ from graphcl.methods import RunContext, register
 from graphcl.utils import make_generator, seed_everything
 from graphcl.validation import check_features, check_positive_int
 
-__all__ = ["PamCModel", "train_pamc", "run"]
+__all__ = ["PamCModel", "train_pamc", "run", "SPARSE_DENSITY"]
+
+SPARSE_DENSITY = 0.1  # features at most this dense are multiplied as a sparse matrix in the clustering phase
 
 
 def _mlp(dims: list[int]) -> nn.Sequential:
@@ -72,7 +74,16 @@ class PamCModel(nn.Module):
         self.dec_alpha = float(dec_alpha)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Embedding ``z`` (the encoder output)."""
+        """Embedding ``z`` (the encoder output).
+
+        ``x`` may be a sparse COO/CSR matrix (bag-of-words features): the first
+        layer is then a sparse-dense product, the same function at
+        O(nnz(x) * width) instead of O(N * in_dim * width) cost.
+        """
+        if x.layout != torch.strided:
+            first = self.encoder[0]
+            h = torch.sparse.mm(x, first.weight.t()) + first.bias
+            return self.encoder[1:](h)
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -97,14 +108,24 @@ def train_pamc(
     progress: bool = False,
     checkpoint: str | None = None,
     resume: bool = False,
+    pretrained: dict[str, Tensor] | None = None,
 ) -> dict[str, Any]:
     """Pre-train, initialise and train PamC on ``data`` (``x``, ``edge_index``); labels are not read.
 
     ``num_clusters`` defaults to ``config["num_clusters"]``. Returns ``{"model",
     "embedding" (CPU [N, embed_dim]), "q" (CPU [N, K]), "pred" (CPU argmax Q),
     "history", "pretrain_history", "train" (fit's summary),
-    "num_positive_pairs"}``. ``checkpoint``/``resume`` apply to the clustering
-    phase (pre-training and k-means are deterministic given ``seed``).
+    "num_positive_pairs", "pretrained" (the auto-encoder's state after
+    pre-training, CPU tensors)}``. ``checkpoint``/``resume`` apply to the
+    clustering phase (pre-training and k-means are deterministic given ``seed``).
+
+    ``pretrained``: an auto-encoder state from an earlier call on the same data
+    and config (its ``"pretrained"`` entry); pre-training is then skipped and
+    ``seed`` only drives the k-means initialisation of the centres and the
+    clustering phase -- the reference code's protocol, which loads one
+    pre-trained auto-encoder for all its runs. Features with at most
+    ``SPARSE_DENSITY`` nonzeros go through the encoder's first layer as a
+    sparse product in the clustering phase (same function, less work).
 
     Example:
         >>> from graphcl.data import sbm
@@ -144,6 +165,13 @@ def train_pamc(
     model = PamCModel(x.size(1), k, list(_setting(config, "hidden_dims")), int(_setting(config, "embed_dim")),
                       float(_setting(config, "dec_alpha"))).to(device)
     gen = make_generator(seed, device)
+    ae_keys = [kk for kk in model.state_dict() if kk.startswith(("encoder.", "decoder."))]
+    if pretrained is not None:
+        if not isinstance(pretrained, dict) or sorted(pretrained) != sorted(ae_keys):
+            raise ValueError("pretrained must be the 'pretrained' entry of train_pamc's result for the same "
+                             "feature dimension and config (encoder.* and decoder.* tensors)")
+        model.load_state_dict({kk: v.to(device) for kk, v in pretrained.items()}, strict=False)
+        pre_epochs = 0
 
     # 1. auto-encoder pre-training (minibatch MSE reconstruction)
     ae_params = list(model.encoder.parameters()) + list(model.decoder.parameters())
@@ -164,6 +192,12 @@ def train_pamc(
 
     pre = fit(pre_step, pre_epochs, state={"model": model, "opt": pre_opt}, generators={"batches": gen},
               keep_best=False, progress=progress, desc="pamc-pretrain")
+
+    pre_state = {kk: v.detach().cpu().clone() for kk, v in model.state_dict().items() if kk in ae_keys}
+
+    # sparse bag-of-words features: the first layer as a sparse product (an exact rewrite of x @ W^T)
+    if x.numel() and float((x != 0).sum()) <= SPARSE_DENSITY * x.numel():
+        x = x.to_sparse_csr()
 
     # 2. cluster centres from k-means on the pre-trained embedding
     with torch.no_grad():
@@ -198,7 +232,7 @@ def train_pamc(
         q = model.assign(z)
     return {"model": model, "embedding": z.float().cpu(), "q": q.float().cpu(), "pred": q.argmax(1).cpu(),
             "history": result.history, "pretrain_history": pre.history, "train": result.to_dict(),
-            "num_positive_pairs": int(pos.size(1))}
+            "num_positive_pairs": int(pos.size(1)), "pretrained": pre_state}
 
 
 @register("pamc", description="PamC: pre-trained MLP auto-encoder, DEC + meta-node contrastive loss; clustering",
