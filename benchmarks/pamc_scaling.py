@@ -65,38 +65,9 @@ import torch
 
 from graphcl.data.synthetic import planted_partition
 from graphcl.losses import dec_soft_assignment, infonce, pamc_loss, rhop_positives
-from graphcl.utils import atomic_write_json, machine_info
+from graphcl.utils import atomic_write_json, machine_info, reset_peak_rss, rss_status
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def _status() -> dict[str, float]:
-    out = {}
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(("VmRSS:", "VmHWM:")):
-                out[line.split(":")[0]] = int(line.split()[1]) / 1024
-    return out
-
-
-def _trim_heap() -> None:
-    """Return freed heap pages to the OS (glibc), so that reused memory is not hidden from RSS deltas."""
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
-
-
-def _reset_peak() -> bool:
-    _trim_heap()
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _problem(n: int, dim: int, k: int, degree: float, r: int) -> dict:
@@ -142,13 +113,13 @@ def _problem(n: int, dim: int, k: int, degree: float, r: int) -> dict:
 
 def _measure(fn) -> tuple[float, dict, str]:
     """Run ``fn`` once; its peak memory beyond the RSS before it (see the module docstring)."""
-    before = _status()
+    before = rss_status()
     ru_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    reset = _reset_peak()
+    reset = reset_peak_rss()
     ts = time.perf_counter()
     loss = fn()
     seconds = time.perf_counter() - ts
-    after = _status()
+    after = rss_status()
     if reset:
         method = ("VmHWM after call - VmRSS before (heap trimmed, peak reset via /proc/self/clear_refs; "
                   "MALLOC_MMAP_THRESHOLD_=131072)")

@@ -112,6 +112,42 @@ def peak_memory_mb(device: torch.device | str | None = None) -> float:
     return rss / 1024 if sys.platform != "darwin" else rss / 2**20
 
 
+def rss_status() -> dict[str, float]:
+    """Current (``VmRSS``) and peak (``VmHWM``) resident memory of this process in MiB (Linux
+    ``/proc/self/status``; empty dict elsewhere)."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(("VmRSS:", "VmHWM:")):
+                    out[line.split(":")[0]] = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return out
+
+
+def reset_peak_rss() -> bool:
+    """Return freed heap pages to the OS (glibc ``malloc_trim``) and reset the peak RSS
+    (``/proc/self/clear_refs``), so a following ``rss_status()["VmHWM"]`` minus the current RSS is
+    the peak of the work in between. Returns False where the reset is not supported.
+
+    Benchmarks that compare peak memory use this in a fresh subprocess per case, with a fixed
+    ``MALLOC_MMAP_THRESHOLD_`` so large buffers are mmapped and returned on free.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def machine_info() -> dict[str, Any]:
     """CPU, core count, GPU and torch version, for benchmark and result records."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None

@@ -1,10 +1,21 @@
 import math
+import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from graphcl.losses import alignment, default_block_size, infonce, infonce_dense, uniformity
+from graphcl.losses import (
+    BLOCK_ELEMENTS,
+    MAX_BLOCK,
+    alignment,
+    default_block_size,
+    infonce,
+    infonce_dense,
+    uniformity,
+)
+
+infonce_mod = sys.modules["graphcl.losses.infonce"]
 
 
 @pytest.fixture(autouse=True)
@@ -154,13 +165,147 @@ def test_small_temperature_is_stable():
 
 def test_default_block_size_policy():
     assert default_block_size(300) == 300
-    assert default_block_size(4096) == 1024
-    assert default_block_size(10_000) == 2**23 // 10_000
-    assert default_block_size(10**7) == 32
+    assert default_block_size(4096) == MAX_BLOCK == 512
+    assert default_block_size(10**7) == MAX_BLOCK
+    # tiles: MAX_BLOCK rows x COLUMN_BLOCK columns, never more than N, never fewer columns than rows
+    assert infonce_mod._tile_sizes(10**6, None) == (512, 2048)
+    assert infonce_mod._tile_sizes(1000, None) == (512, 1000)
+    assert infonce_mod._tile_sizes(10**6, 4096) == (4096, 4096)
+    assert infonce_mod.COLUMN_BLOCK * MAX_BLOCK == BLOCK_ELEMENTS
     # block_size=None goes through the blockwise function: nothing N x N is saved
     z1, z2 = pair(400, 4, dtype=torch.float32)
     _, sizes = saved_tensor_sizes(lambda: infonce(z1, z2, 0.5))
     assert max(sizes) <= 400 * 4
+
+
+# --------------------------------------------------------------------------- tiling, fixed scale and fallback
+
+
+@pytest.fixture
+def small_columns(monkeypatch):
+    """Column tiles of 37 entries, so that small tests cross many row and column tile borders."""
+    monkeypatch.setattr(infonce_mod, "COLUMN_BLOCK", 37)
+
+
+@pytest.fixture
+def path_counter(monkeypatch):
+    """Counts calls of the running-maximum fallback (forward and backward)."""
+    calls = {"forward": 0, "backward": 0}
+    fwd, bwd = infonce_mod._online_forward, infonce_mod._online_backward
+
+    def count_fwd(*a, **k):
+        calls["forward"] += 1
+        return fwd(*a, **k)
+
+    def count_bwd(*a, **k):
+        calls["backward"] += 1
+        return bwd(*a, **k)
+
+    monkeypatch.setattr(infonce_mod, "_online_forward", count_fwd)
+    monkeypatch.setattr(infonce_mod, "_online_backward", count_bwd)
+    return calls
+
+
+@pytest.mark.parametrize("opts", [{}, {"intra_view_negatives": False}, {"decoupled": True},
+                                  {"debiased": True, "intra_view_negatives": False},
+                                  {"pair_shift": "random"}])
+@pytest.mark.parametrize("block_size", [16, 50, None])
+def test_tiles_across_row_and_column_borders_float64(small_columns, path_counter, opts, block_size):
+    # 203 nodes, 16/50-row x 37+-column tiles: diagonal blocks, ragged last tiles, diagonal inside
+    # off-aligned s12 tiles; every variant equal to the formula to 1e-10 (value and gradient) in float64
+    z1, z2 = pair(203, 12, seed=7)
+    kw = dict(opts)
+    ref_kw = {"intra": kw.get("intra_view_negatives", True), "decoupled": kw.get("decoupled", False),
+              "debiased": kw.get("debiased", False)}
+    if kw.get("pair_shift") == "random":
+        strength = torch.rand(203, generator=gen(8), dtype=torch.float64)
+        kw["pair_shift"] = (strength, 0.6)
+        ref_kw.update(strength=strength, gamma=0.6)
+    ref = reference(z1, z2, 0.3, **ref_kw)
+    out = infonce(z1, z2, 0.3, block_size=block_size, **kw)
+    assert abs(out.item() - ref.item()) < 1e-10
+    for a, b in zip(grads(ref, z1, z2), grads(out, z1, z2)):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+    assert path_counter == {"forward": 0, "backward": 0}  # the fixed-scale path served every case
+
+
+@pytest.mark.parametrize("intra", [True, False])
+def test_float32_tiles_match_dense_float32(small_columns, intra):
+    # float32 accumulations over ~50 column tiles: value to 1e-5 and gradients to float32 precision
+    z1, z2 = pair(1500, 32, seed=9, dtype=torch.float32)
+    dense = infonce_dense(z1, z2, 0.5, intra)
+    out = infonce(z1, z2, 0.5, intra, 128)
+    assert abs(out.item() - dense.item()) < 1e-5
+    ref64 = reference(z1.double(), z2.double(), 0.5, intra)
+    assert abs(out.item() - ref64.item()) < 1e-5
+    g_dense, g_out = grads(dense, z1, z2), grads(out, z1, z2)
+    for a, b in zip(g_dense, g_out):
+        scale = a.abs().max().item()
+        assert (a - b).abs().max().item() < 1e-4 * scale
+
+
+def test_fixed_scale_is_exp2_of_shifted_similarity():
+    # the tile values: exp(cos / tau - c), with c = 0 up to 1/tau = 60 and 1/tau - 60 beyond
+    g = gen(0)
+    a = F.normalize(torch.randn(5, 3, generator=g, dtype=torch.float64), dim=1)
+    b = F.normalize(torch.randn(7, 3, generator=g, dtype=torch.float64), dim=1)
+    for inv_tau, c in ((2.5, 0.0), (100.0, 40.0)):
+        tiler = infonce_mod._Tiler(inv_tau)
+        assert tiler.c == c
+        torch.testing.assert_close(tiler(tiler.scaled(a), b), torch.exp(a @ b.t() * inv_tau - c),
+                                   rtol=1e-13, atol=0)
+
+
+def orthogonal_half(n=40, seed=11):
+    """Views where nodes n/2.. are one-hot on their own axes in BOTH views (cosine 0 with every other row)."""
+    half = n // 2
+    g = gen(seed)
+    z1 = torch.zeros(n, 8 + 2 * half, dtype=torch.float64)
+    z2 = torch.zeros_like(z1)
+    z1[:half, :8] = torch.randn(half, 8, generator=g, dtype=torch.float64)
+    z2[:half, :8] = z1[:half, :8] + 0.3 * torch.randn(half, 8, generator=g, dtype=torch.float64)
+    idx = torch.arange(half)
+    z1[half + idx, 8 + idx] = 1.0
+    z2[half + idx, 8 + half + idx] = 1.0
+    return z1.requires_grad_(), z2.requires_grad_()
+
+
+@pytest.mark.parametrize("opts", [{}, {"intra_view_negatives": False}, {"debiased": True}, {"decoupled": True}])
+def test_tiny_temperature_falls_back_to_running_maxima(path_counter, opts):
+    # 1/tau = 1000, c = 940: the one-hot rows' denominators are ~2N e^-940, below the safe float64
+    # range, while the other rows peak near e^60 -> no single scale fits; the exact
+    # running-maximum path is used and equals the dense log-sum-exp path
+    z1, z2 = orthogonal_half()
+    dense = infonce_dense(z1, z2, 0.001, **opts)
+    out = infonce(z1, z2, 0.001, block_size=16, **opts)
+    assert path_counter["forward"] == 1
+    assert abs(out.item() - dense.item()) < 1e-10 * abs(dense.item())
+    for a, b in zip(grads(dense, z1, z2), grads(out, z1, z2)):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+    assert path_counter["backward"] == 1
+
+
+def test_widely_spread_pair_shift_stays_on_the_fixed_scale(path_counter):
+    # offsets spread over 2000 nats: exp(o - max o) underflows to 0 for the weak nodes, yet every
+    # denominator keeps the strong nodes' terms (the anchor's own offset is factored out), so the
+    # fixed-scale path stays exact; reference: the dense log-sum-exp path (exp space would overflow)
+    z1, z2 = pair(60, 5, seed=12)
+    strength = torch.linspace(-1, 1, 60, dtype=torch.float64)
+    dense = infonce_dense(z1, z2, 0.5, pair_shift=(strength, 500.0))
+    out = infonce(z1, z2, 0.5, block_size=16, pair_shift=(strength, 500.0))
+    assert path_counter["forward"] == 0
+    assert abs(out.item() - dense.item()) < 1e-10 * max(1.0, abs(dense.item()))
+    for a, b in zip(grads(dense, z1, z2), grads(out, z1, z2)):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-7)
+
+
+def test_deterministic_and_independent_of_tiling():
+    z1, z2 = pair(300, 8, seed=13, dtype=torch.float32)
+    a = infonce(z1, z2, 0.5, block_size=64)
+    b = infonce(z1, z2, 0.5, block_size=64)
+    assert a.item() == b.item()
+    c = infonce(z1, z2, 0.5, block_size=300)
+    assert abs(a.item() - c.item()) < 1e-6
 
 
 # --------------------------------------------------------------------------- memory property
