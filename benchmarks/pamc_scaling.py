@@ -35,18 +35,11 @@ cold reading of PamC, taken first in the fresh process before the warm-up, is ke
 as ``memory_cold_first_call`` and in the ratio "... cold first call". Where clear_refs is not writable
 the first call's ru_maxrss increase is used instead (noted in the JSON).
 
-GRACE epoch (``--grace-nodes``, default 200k): one epoch of
-:func:`graphcl.methods.grace.train_grace` (two views by edge dropout + feature
-masking, 2-layer GCN, projection head, blockwise InfoNCE, backward, Adam step)
-in a fresh subprocess; its wall time and peak RSS (ru_maxrss) are written to
-``benchmarks/results/grace_200k_cpu.json``. A background thread records the
-elapsed time and peak RSS every 30 s in that JSON, so a run that is stopped
-still leaves its measurements (``completed: false``).
+The full GRACE epoch at 200k nodes (issue 5) lives in ``benchmarks/grace_200k.py``.
 
 Usage:
-    python benchmarks/pamc_scaling.py --quick                 # N = 2k, 5k, small GRACE epoch (< 1 min)
-    python benchmarks/pamc_scaling.py                         # N = 10k .. 200k, no GRACE epoch
-    python benchmarks/pamc_scaling.py --grace-only --grace-hidden 32
+    python benchmarks/pamc_scaling.py --quick                 # N = 2k, 5k (< 1 min)
+    python benchmarks/pamc_scaling.py                         # N = 10k .. 200k
 """
 
 from __future__ import annotations
@@ -58,7 +51,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import threading
 import time
 
 import torch
@@ -160,47 +152,6 @@ def loss_worker(n: int, dim: int, k: int, degree: float, r: int, repeats: int, r
                 memory_cold_first_call={"pamc": dict(cold, seconds=t_cold)})
 
 
-def grace_worker(n: int, hidden: int, features: int, degree: float, out_path: str, command: str) -> dict:
-    from graphcl.config import load_config
-    from graphcl.methods.grace import train_grace
-
-    torch.set_num_threads(1)
-    data = planted_partition(n, 10, degree, 0.8, num_features=features, seed=0)
-    ei = data.edge_index
-    cfg = dict(load_config("grace"), epochs=1, hidden=hidden, proj_hidden=hidden)
-    record = {"benchmark": "grace_200k_cpu", "machine": machine_info(), "command": command,
-              "setting": {"num_nodes": n, "num_edges": int(ei.size(1)), "features": features, "avg_degree": degree,
-                          "graph": "planted partition, 10 blocks, 80% intra-block edges",
-                          "config": cfg, "threads": 1},
-              "completed": False}
-    t0 = time.perf_counter()
-    stop = threading.Event()
-
-    def monitor() -> None:
-        while not stop.wait(30):
-            record["elapsed_s"] = time.perf_counter() - t0
-            record["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            atomic_write_json(out_path, record)
-
-    threading.Thread(target=monitor, daemon=True).start()
-    out = train_grace(data, cfg, seed=0)
-    total = time.perf_counter() - t0
-    stop.set()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    record.update(completed=True, elapsed_s=total, peak_rss_mb=peak,
-                  rows=[{"case": f"N={n}", "impl": "graphcl", "metric": "GRACE epoch time", "unit": "s",
-                         "value": (out["history"][0].get("step_s") if out["history"] else None)
-                         or out["train"]["wall_time_s"]},
-                        {"case": f"N={n}", "impl": "graphcl", "metric": "peak RSS", "unit": "MiB", "value": peak}],
-                  loss=out["history"][0]["loss"] if out["history"] else None,
-                  within_24gb=peak < 24 * 1024,
-                  notes="epoch time is the epoch's step time (views, encoder, projection, blockwise "
-                        "InfoNCE, backward, Adam step); peak RSS is the whole process's (graph generation and "
-                        "the final embedding pass included)")
-    atomic_write_json(out_path, record)
-    return record
-
-
 def _sha1(path: str) -> str | None:
     import hashlib
 
@@ -231,13 +182,8 @@ def main() -> None:
     ap.add_argument("--r", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("--grace-only", action="store_true")
-    ap.add_argument("--grace-nodes", type=int, default=200000)
-    ap.add_argument("--grace-hidden", type=int, default=128)
-    ap.add_argument("--grace-features", type=int, default=128)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--grace-out", default=None)
-    ap.add_argument("--worker", choices=["loss", "grace"], default=None)
+    ap.add_argument("--worker", choices=["loss"], default=None)
     ap.add_argument("--n", type=int, default=0)
     ap.add_argument("--no-infonce", action="store_true")
     ap.add_argument("--command", default="")
@@ -246,24 +192,10 @@ def main() -> None:
     if a.worker == "loss":
         print(json.dumps(loss_worker(a.n, a.dim, a.k, a.degree, a.r, a.repeats, not a.no_infonce)))
         return
-    if a.worker == "grace":
-        print(json.dumps(grace_worker(a.n, a.grace_hidden, a.grace_features, a.degree, a.grace_out, a.command),
-                         default=str))
-        return
 
     command = "python benchmarks/pamc_scaling.py " + " ".join(sys.argv[1:])
     if a.quick:
         a.sizes, a.infonce_max, a.repeats = "2000,5000", 5000, 2
-        a.grace_nodes, a.grace_hidden, a.grace_features = 5000, 16, 16
-    if a.grace_only or a.quick:
-        gout = a.grace_out or os.path.join(RESULTS, "grace_200k_cpu_quick.json" if a.quick else "grace_200k_cpu.json")
-        rec = _run_sub(["--worker", "grace", "--n", str(a.grace_nodes), "--grace-hidden", str(a.grace_hidden),
-                        "--grace-features", str(a.grace_features), "--degree", str(a.degree),
-                        "--grace-out", gout, "--command", command])
-        print(f"GRACE epoch N={a.grace_nodes} hidden={a.grace_hidden}: {rec['rows'][0]['value']:.1f} s, "
-              f"peak RSS {rec['peak_rss_mb']:.0f} MiB -> {gout}")
-        if a.grace_only:
-            return
 
     sizes = [int(s) for s in a.sizes.split(",")]
     rows, cases, ratios = [], {}, {}
