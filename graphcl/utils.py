@@ -114,7 +114,12 @@ def peak_memory_mb(device: torch.device | str | None = None) -> float:
 
 def rss_status() -> dict[str, float]:
     """Current (``VmRSS``) and peak (``VmHWM``) resident memory of this process in MiB (Linux
-    ``/proc/self/status``; empty dict elsewhere)."""
+    ``/proc/self/status``; empty dict elsewhere).
+
+    Example:
+        >>> sorted(rss_status()) in ([], ["VmHWM", "VmRSS"])
+        True
+    """
     out: dict[str, float] = {}
     try:
         with open("/proc/self/status") as fh:
@@ -133,6 +138,12 @@ def reset_peak_rss() -> bool:
 
     Benchmarks that compare peak memory use this in a fresh subprocess per case, with a fixed
     ``MALLOC_MMAP_THRESHOLD_`` so large buffers are mmapped and returned on free.
+
+    Example:
+        >>> if reset_peak_rss():
+        ...     before = rss_status()["VmRSS"]
+        ...     buf = bytes(range(256)) * 2**18  # 64 MiB written
+        ...     assert rss_status()["VmHWM"] - before >= 60
     """
     try:
         import ctypes
