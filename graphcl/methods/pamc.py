@@ -24,6 +24,7 @@ embedding ``z`` is reported too (:func:`graphcl.eval.kmeans_eval`).
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -197,7 +198,9 @@ def train_pamc(
 
     # sparse bag-of-words features: the first layer as a sparse product (an exact rewrite of x @ W^T)
     if x.numel() and float((x != 0).sum()) <= SPARSE_DENSITY * x.numel():
-        x = x.to_sparse_csr()
+        with warnings.catch_warnings():  # torch warns that sparse CSR support is beta
+            warnings.simplefilter("ignore", UserWarning)
+            x = x.to_sparse_csr()
 
     # 2. cluster centres from k-means on the pre-trained embedding
     with torch.no_grad():
