@@ -12,6 +12,7 @@ neither rewarded nor punished beyond chance).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -158,7 +159,9 @@ def structural_features(edge_index: Tensor, num_nodes: int) -> Tensor:
     std = (sq - mean * mean).clamp_min(0).sqrt()
     a = torch.sparse_coo_tensor(ei, torch.ones(ei.size(1), dtype=torch.float64, device=ei.device), (n, n),
                                 is_coalesced=True, check_invariants=False)  # keys are unique and sorted
-    paths2 = torch.sparse.mm(a, a).coalesce()  # common-neighbour counts
+    with warnings.catch_warnings():  # torch's COO product goes through CSR and warns that it is beta
+        warnings.simplefilter("ignore", UserWarning)
+        paths2 = torch.sparse.mm(a, a).coalesce()  # common-neighbour counts
     i, j = paths2.indices()
     on_edge = torch.isin(i * n + j, keys)
     tri = torch.zeros(n, dtype=torch.float64, device=ei.device).index_add(0, i[on_edge], paths2.values()[on_edge]) / 2
