@@ -50,7 +50,6 @@ from graphcl.losses import default_block_size, infonce, infonce_dense
 from graphcl.utils import atomic_write_json, machine_info, reset_peak_rss, rss_status
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 
 DIM, TAU = 128, 0.5
 MMAP_THRESHOLD = "131072"

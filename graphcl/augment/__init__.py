@@ -31,6 +31,7 @@ from graphcl.augment.basic import (
     induced_subgraph,
     mask_feature,
     subgraph_random_walk,
+    swap_feature_rows,
 )
 from graphcl.augment.diffusion import (
     HeatDiffusion,
@@ -53,6 +54,7 @@ __all__ = [
     "drop_node",
     "induced_subgraph",
     "subgraph_random_walk",
+    "swap_feature_rows",
     "DropEdge",
     "AddEdge",
     "MaskFeature",

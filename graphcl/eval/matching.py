@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphcl.augment.basic import swap_feature_rows
 from graphcl.similarity import similarity_blocks
 from graphcl.validation import (
     check_edge_index,
@@ -99,34 +100,6 @@ def _flip_entries(x: Tensor, p: float, generator: torch.Generator | None) -> Ten
     flat[off] = 0
     flat[on] = 1
     return flat.view_as(x)
-
-
-def swap_feature_rows(x: Tensor, p: float, *, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """Copy of ``x`` in which ``round(p * N)`` random rows are permuted among themselves, none kept in place.
-
-    The chosen rows are put in a random order and each takes the row of the next
-    one (a cyclic shift), so every chosen node carries another node's features
-    (a node-level attribute corruption: its own features are lost entirely).
-    Returns ``(x_swapped, chosen)`` (``chosen``: the indices of the swapped rows).
-
-    Example:
-        >>> xs, chosen = swap_feature_rows(torch.eye(4), 0.5, generator=torch.Generator().manual_seed(0))
-        >>> chosen.numel(), bool((xs[chosen] != torch.eye(4)[chosen]).any(1).all())
-        (2, True)
-    """
-    if not isinstance(x, Tensor) or x.dim() != 2:
-        raise TypeError("x must be a [N, F] tensor")
-    p = check_probability(p, "p")
-    check_generator(generator, x.device)
-    n = x.size(0)
-    m = int(round(p * n))
-    chosen = torch.randperm(n, generator=generator, device=x.device)[:m]
-    out = x.clone()
-    if m >= 2:
-        out[chosen] = x[chosen.roll(1)]
-    else:
-        chosen = chosen[:0]
-    return out, chosen
 
 
 def structural_features(edge_index: Tensor, num_nodes: int) -> Tensor:

@@ -83,8 +83,8 @@ def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Gene
         >>> crw_views(torch.ones(3, 2), ei, cfg, None)[1].shape
         torch.Size([2, 4])
     """
-    from graphcl.augment import add_edge, drop_edge, dropout_feature, mask_feature
-    from graphcl.eval.matching import structural_features, swap_feature_rows
+    from graphcl.augment import add_edge, drop_edge, dropout_feature, mask_feature, swap_feature_rows
+    from graphcl.eval.matching import structural_features
 
     p_de = check_probability(float(config.get("p_drop_edge", 0.0)), "p_drop_edge")
     p_ae = check_probability(float(config.get("p_add_edge", 0.0)), "p_add_edge")
