@@ -9,16 +9,26 @@ ml-100k: the 8:1:1 random split is drawn from the seed (graphcl.data). gowalla:
 LightGCN's split, validation carved from train by graphcl.data.rec_split.
 The JSON is rewritten after every run, so a cut-off run keeps its results.
 
+Selection mode (``--grid KEY=V1,V2 ...``, repeatable): every model is trained
+for every combination of the grid values (keys a model does not have are left
+out for it) and only VALIDATION figures are kept: the test split is neither
+recorded nor printed. The JSON names, per model, the combination with the
+highest mean validation Recall@20 (``choice``); those values then go into the
+model's YAML for the final run.
+
 Usage:
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/rec.py --dataset ml-100k --seeds 0,1,2
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/rec.py --dataset gowalla --models lightgcn \\
         --set epochs=5 --set eval_every=1 --out benchmarks/results/rec_gowalla.json
+    GRAPHCL_DATA=/work/shared/datasets python benchmarks/rec.py --seeds 0 --models sgl --grid cl_weight=0.02,0.1 \\
+        --out benchmarks/results/rec_ml-100k_select.json
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/rec.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -35,6 +45,66 @@ PAPER = {  # LightGCN paper (He et al. 2020), gowalla; see ALGORITHMS.md section
     ("gowalla", "lightgcn"): {"recall@20": 0.1830, "ndcg@20": 0.1554},
 }
 TARGETS = {("gowalla", "lightgcn"): {"recall@20": 0.175, "ndcg@20": 0.148}}
+RESULTS = Path(__file__).resolve().parent / "results"
+TEST_KEYS = ("test_recall@20", "test_ndcg@20", "alignment", "uniformity_user", "uniformity_item", "num_test_users")
+
+
+def parse_grid(items: list[str]) -> dict[str, list[str]]:
+    """``["lr=0.01,0.005", "cl_weight=0.1"]`` -> ``{"lr": ["0.01", "0.005"], "cl_weight": ["0.1"]}``.
+
+    Example:
+        >>> parse_grid(["lr=0.01,0.005"])
+        {'lr': ['0.01', '0.005']}
+    """
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not sep or not key.strip() or not values:
+            raise ValueError(f"--grid expects KEY=V1,V2,..., got {item!r}")
+        grid[key.strip()] = values
+    return grid
+
+
+def grid_variants(grid: dict[str, list[str]], known: dict) -> list[list[str]]:
+    """Override lists of every combination of the ``grid`` keys present in config ``known``.
+
+    Example:
+        >>> grid_variants({"lr": ["1", "2"], "tau": ["3"]}, {"lr": 0.1})
+        [['lr=1'], ['lr=2']]
+    """
+    keys = [k for k in grid if k in known]
+    return [[f"{k}={v}" for k, v in zip(keys, combo)] for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def summarise_selection(dataset: str, runs: list[dict], args) -> dict:
+    """Validation-only summary of a ``--grid`` run: per model and variant, and the chosen variant."""
+    summary: dict[str, dict] = {}
+    for model in args.models:
+        variants: dict[str, dict] = {}
+        for r in (r for r in runs if r["model"] == model):
+            v = variants.setdefault(" ".join(r["variant"]) or "(yaml)", {"runs": []})
+            v["runs"].append({k: r[k] for k in ("seed", "val_recall@20", "val_ndcg@20", "best_epoch", "epochs_run",
+                                                "stopped_early", "train_s")})
+        for v in variants.values():
+            v["val_recall@20"], v["val_recall@20_std"] = _stats([x["val_recall@20"] for x in v["runs"]])
+            v["val_ndcg@20"], _ = _stats([x["val_ndcg@20"] for x in v["runs"]])
+        if variants:
+            best = max(variants, key=lambda k: variants[k]["val_recall@20"])
+            summary[model] = {"variants": variants, "choice": best}
+    return {
+        "benchmark": "rec_select",
+        "dataset": dataset,
+        "machine": machine_info(),
+        "protocol": ("selection on VALIDATION only: train_rec per grid combination, early stopping and epoch choice "
+                     "on validation Recall@20; choice = highest mean validation Recall@20 over the seeds run; "
+                     "test metrics are not recorded"),
+        "command": " ".join(sys.argv),
+        "overrides": args.overrides,
+        "grid": args.grid,
+        "summary": summary,
+        "runs": runs,
+    }
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -55,6 +125,7 @@ def summarise(dataset: str, runs: list[dict], args, device: torch.device) -> dic
                 mean, std = _stats(vals)
                 entry[key] = mean
                 entry[f"{key}_std"] = std
+        entry["stopped_early_runs"] = sum(bool(r.get("stopped_early")) for r in mine)
         summary[model] = entry
         case = f"{dataset} ({len(mine)} seeds)"
         for key, unit in (("test_recall@20", "recall"), ("test_ndcg@20", "ndcg"), ("alignment", "alignment"),
@@ -86,6 +157,9 @@ def summarise(dataset: str, runs: list[dict], args, device: torch.device) -> dic
                      "std over seeds"),
         "command": " ".join(sys.argv),
         "overrides": args.overrides,
+        "selection": ("settings not given by the papers were chosen on seed-0 validation by these runs "
+                      "(see the YAML comments): "
+                      + ", ".join(sorted(p.name for p in RESULTS.glob(f"rec_{dataset}_select*.json")))),
         "rows": rows,
         "ratios": ratios,
         "summary": summary,
@@ -96,14 +170,15 @@ def summarise(dataset: str, runs: list[dict], args, device: torch.device) -> dic
 
 def print_table(res: dict) -> None:
     print(f"\n{res['dataset']}: mean +- std over seeds")
-    head = ("model", "seeds", "R@20", "N@20", "align", "unif_u", "unif_i", "epochs", "s/epoch")
+    head = ("model", "seeds", "R@20", "N@20", "align", "unif_u", "unif_i", "best/run epochs", "s/epoch")
     print("  ".join(f"{h:>16}" for h in head))
     for model, e in res["summary"].items():
         def f(k, e=e):
             return f"{e[k]:.4f}+-{e[k + '_std']:.4f}" if k in e else "-"
         print("  ".join(f"{c:>16}" for c in (model, str(e["num_seeds"]), f("test_recall@20"), f("test_ndcg@20"),
                                              f("alignment"), f("uniformity_user"), f("uniformity_item"),
-                                             f"{e.get('epochs_run', 0):.1f}", f"{e.get('epoch_time_s', 0):.2f}")))
+                                             f"{e.get('best_epoch', 0):.1f}/{e.get('epochs_run', 0):.1f}"
+                                             f" ({e['stopped_early_runs']}es)", f"{e.get('epoch_time_s', 0):.2f}")))
     for k, v in res["ratios"].items():
         print(f"  {k}: {v:.3f}")
     for model, t in res["targets"].items():
@@ -117,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="config override applied to every model (recorded in the JSON)")
+    p.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2",
+                   help="selection mode: try every combination, keep validation figures only (no test)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--quick", action="store_true", help="ml-100k, 1 seed, lightgcn + xsimgcl, 1 epoch")
     p.add_argument("--out", default=None)
@@ -132,13 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     device = resolve_device(args.device)
     name = args.dataset.lower()
-    out = Path(args.out or f"benchmarks/results/rec_{name}{'_quick' if args.quick else ''}.json")
+    grid = parse_grid(args.grid)
+    args.grid = grid
+    select = bool(grid)
+    suffix = "_select" if select else ("_quick" if args.quick else "")
+    out = Path(args.out or f"benchmarks/results/rec_{name}{suffix}.json")
 
     runs: list[dict] = []
     for seed in seeds:
         data = load(name, seed=seed) if name == "ml-100k" else load(name)
-        for model in args.models:
-            cfg = load_config(model, name, overrides=args.overrides)
+        for model, variant in ((m, v) for m in args.models
+                               for v in grid_variants(grid, load_config(m, name, overrides=args.overrides))):
+            cfg = load_config(model, name, overrides=[*args.overrides, *variant])
+            torch.set_num_threads(1)
             t0 = time.perf_counter()
             res = train_rec(model, data, cfg, device=device, seed=seed, progress=False)
             train_s = time.perf_counter() - t0
@@ -153,11 +236,28 @@ def main(argv: list[str] | None = None) -> int:
                 "num_test_users": res["test"]["num_test_users"], "peak_mb": peak_memory_mb(device),
                 "val_curve": [round(h["val"], 5) for h in res["history"] if "val" in h],
             }
+            if select:
+                run = {"variant": variant, **{k: v for k, v in run.items() if k not in TEST_KEYS}}
+                runs.append(run)
+                print(f"[{name} seed {seed}] {model} {' '.join(variant)}: val R@20 {run['val_recall@20']:.4f} "
+                      f"(epoch {tr['best_epoch']} of {tr['epochs_run']}, stopped early {tr['stopped_early']}, "
+                      f"{train_s:.0f} s)", flush=True)
+                atomic_write_json(out, summarise_selection(name, runs, args))
+                continue
             runs.append(run)
             print(f"[{name} seed {seed}] {model}: test R@20 {run['test_recall@20']:.4f} N@20 "
                   f"{run['test_ndcg@20']:.4f} (val {run['val_recall@20']:.4f}, epoch {tr['best_epoch']} of "
                   f"{tr['epochs_run']}, {train_s:.0f} s)", flush=True)
             atomic_write_json(out, summarise(name, runs, args, device))
+    if select:
+        res = summarise_selection(name, runs, args)
+        atomic_write_json(out, res)
+        for model, e in res["summary"].items():
+            for label, v in e["variants"].items():
+                print(f"  {model:>9} {label:<40} val R@20 {v['val_recall@20']:.4f}+-{v['val_recall@20_std']:.4f}")
+            print(f"  {model:>9} choice: {e['choice']}")
+        print(f"written {out}")
+        return 0
     res = summarise(name, runs, args, device)
     atomic_write_json(out, res)
     print_table(res)
