@@ -180,7 +180,9 @@ def part_pretrain(args, device, mode: str) -> dict:
     }
 
 
-BASELINE_REV = "0d47c74"  # the commit before the sampler speed-up (issue 6, session 3)
+# The build the speed part compares against: the session-4 base (session 3's sampler: stable-sort first
+# visits, hub bitmap, size-exact batched eigh). The session-3 run compared against 0d47c74.
+BASELINE_REV = "227a98b"
 _BASELINE_FILES = {"engine": "graphcl/walks/engine.py", "features": "graphcl/augment/subgraph_features.py"}
 
 
@@ -297,6 +299,9 @@ def _time(fn) -> float:
 
 
 def part_speed(args, device) -> dict:
+    import os
+
+    load_start = os.getloadavg()  # the share moves with machine load (the model step slows more than sampling)
     cfg = _config(args)
     graphs = _pretrain_sets(args.quick, cfg, args.root)
     sampler = make_sampler(graphs, cfg, device)
@@ -334,6 +339,12 @@ def part_speed(args, device) -> dict:
                 out = pretrain_gcc(impls[name], c, mode=mode, device=device, seed=args.seed + r)
                 shares[name].setdefault(mode, []).append(out["sampling"])
     epoch = {}
+    ratios = {}
+    if old is not None:  # sampling seconds of the current sampler / the baseline's, same round and seed
+        for mode in shares["graphcl"]:
+            ratios[mode] = statistics.median(a["sample_s"] / b["sample_s"] for a, b in
+                                             zip(shares["graphcl"][mode], shares["baseline"][mode]))
+            print(f"{mode}: sampling seconds, current / baseline (median of rounds) {ratios[mode]:.3f}", flush=True)
     for name in impls:
         for mode, runs in shares[name].items():
             steps = 8 if args.quick else 64
@@ -377,11 +388,14 @@ def part_speed(args, device) -> dict:
     b2 = sampler.subgraphs(torch.arange(min(16, sampler.num_nodes)), torch.Generator().manual_seed(1))
     deterministic = bool(torch.equal(b1.pos, b2.pos) and torch.equal(b1.edge_index, b2.edge_index))
     return {"rows": rows, "throughput_subgraphs_per_s": thr, "speedup_vs_baseline_median": speedup,
-            "epoch_sampling": epoch, "profile_moco_epoch_s": profile, "feature_check": check,
+            "epoch_sampling": epoch, "sampling_seconds_ratio_vs_baseline": ratios,
+            "profile_moco_epoch_s": profile, "feature_check": check,
             "deterministic_same_seed": deterministic,
+            "load_average_1_5_15": {"start": load_start, "end": os.getloadavg()},
             "baseline": None if old is None else {"rev": args.baseline_rev, "files": list(_BASELINE_FILES.values())},
             "notes": "share = seconds sampling / seconds of the epoch (sampling + optimiser steps), one thread, no "
-                     "loader workers, pools of {mode}_pool_batches batches (the definition of session 2). "
+                     "loader workers, pools of {mode}_pool_batches batches (the definition of sessions 2 and 3, "
+                     "unchanged). "
                      "'baseline' is the same GCCSampler with graphcl/walks/engine.py and "
                      "graphcl/augment/subgraph_features.py loaded from git revision "
                      f"{args.baseline_rev}; both implementations run in the same process, alternating order "

@@ -212,6 +212,75 @@ def test_sign_rule_deterministic_on_solver_sign_flips():
     assert torch.equal(feats, subgraph_positional_features(ei, torch.tensor([0, n]), k=8))
 
 
+def test_sign_fallback_on_zero_sum_columns_matches_reference():
+    # The Frucht graph is 3-regular (every eigenvector but the top one sums to 0, so the sign comes from
+    # the largest-magnitude entry) with simple eigenvalues; batched with relabelled copies and other graphs
+    # of its size, in both group sizes, against fix_eigenvector_signs on float64 eigenvectors. float64 only:
+    # a float32 eigenvector's zero sum carries rounding up to ~1e-6, the rule's threshold (documented limit).
+    import networkx as nx
+
+    frucht = torch.tensor(list(nx.frucht_graph().edges())).t()
+    frucht = torch.cat([frucht, frucht.flip(0)], 1)
+    perm = torch.randperm(12, generator=torch.Generator().manual_seed(0))
+    graphs = [(12, frucht), (12, _random_graph(12, 0.4, 1, path=True)), (12, perm[frucht]), (7, _G7), (12, frucht)]
+    a = np.zeros((12, 12))
+    np.add.at(a, (frucht[0].numpy(), frucht[1].numpy()), 1.0)
+    v = np.linalg.eigh(a / 3.0)[1]
+    assert np.abs(v[:, :-1].sum(0)).max() < 1e-12  # zero-sum columns: the fallback decides their signs
+    for group_size in (1, 32):
+        b = collate_subgraphs(graphs, k=16, group_size=group_size, dtype=torch.float64)
+        for i, (n, ei) in enumerate(graphs):
+            _projector_reference_check(b.pos[b.ptr[i]:b.ptr[i + 1]], ei, n, 16)
+        assert torch.equal(b.pos[:12], b.pos[b.ptr[4]:b.ptr[5]])  # same graph, same features
+
+
+def _rwr_step_by_step(graph: CSRGraph, egos: torch.Tensor, length: int, restart_prob: float, seed: int,
+                      dead_ends: bool, chunk: int) -> torch.Tensor:
+    """Walks with restart advanced one step at a time for all walkers (the engine's former loop):
+    random numbers drawn in chunks of ``chunk`` steps, ``[steps, 2, B]`` (uniform, restart draw)."""
+    from graphcl.walks import engine
+
+    index = engine._walk_index(graph)
+    gen = torch.Generator().manual_seed(seed)
+    ego = egos.to(index.idx_dtype)
+    walks = [ego]
+    for j0 in range(0, length, chunk):
+        rand = torch.rand((min(chunk, length - j0), 2, egos.numel()), generator=gen)
+        for r in rand:
+            nxt = index.step(walks[-1], r[0].clone())
+            back = r[1] < restart_prob
+            if index.has_dead and dead_ends:
+                back = back | (nxt == index.sentinel)
+            walks.append(torch.where(back, ego, nxt))
+    return torch.stack(walks, 1).long()
+
+
+@pytest.mark.parametrize("chunk_steps", [None, 3])  # one chunk of random numbers / several
+def test_rwr_by_excursion_depth_equals_step_by_step(monkeypatch, chunk_steps):
+    from graphcl.walks import engine
+
+    egos = torch.tensor([0, 3, 3, 10, 46, 20, 1, 44])
+    if chunk_steps is not None:
+        monkeypatch.setattr(engine, "_RAND_CHUNK", 2 * egos.numel() * chunk_steps)
+    chunk = max(1, engine._RAND_CHUNK // (2 * egos.numel()))
+    g0 = torch.Generator().manual_seed(1)
+    a = torch.rand(50, 50, generator=g0) < 0.1
+    a[:, 45:] = False  # nodes 45..49 have no in-edges; 40..44 no out-edges (dead ends)
+    a[40:45] = False
+    sym = (a | a.t()).nonzero().t()
+    graphs = [CSRGraph.from_edge_index(sym, num_nodes=50),
+              CSRGraph.from_edge_index(sym, num_nodes=50, edge_weight=torch.rand(sym.size(1), generator=g0)),
+              CSRGraph.from_edge_index(a.nonzero().t(), num_nodes=50)]
+    for gi, g in enumerate(graphs):
+        for p in (0.0, 0.3, 0.8, 1.0):
+            for length in (0, 1, 17):
+                for dead_ends in (True, False):
+                    got = engine._rwr(engine._walk_index(g), egos, length, p, torch.Generator().manual_seed(5),
+                                      dead_ends)
+                    ref = _rwr_step_by_step(g, egos, length, p, 5, dead_ends, chunk)
+                    assert torch.equal(got, ref), (gi, p, length, dead_ends)
+
+
 # --------------------------------------------------------------------------- ego sampling
 def test_ego_probabilities_and_chi_square():
     # star + path: degrees 0..4 with several distinct values
@@ -490,6 +559,14 @@ def test_bad_input():
         subgraph_positional_features(_undirected([(0, 3)]), torch.tensor([0, 2, 4]))
     with pytest.raises(ValueError, match="egos must be local node ids"):
         subgraph_batch(_G7, torch.tensor([0, 7]), torch.tensor([7]))
+    with pytest.raises(ValueError, match="k must be"):
+        subgraph_batch(_G7, torch.tensor([0, 7]), k=0)
+    with pytest.raises(ValueError, match="group_size must be"):
+        subgraph_positional_features(_G7, torch.tensor([0, 7]), group_size=0)
+    with pytest.raises(ValueError, match="dtype must be torch.float32 or torch.float64"):
+        subgraph_batch(_G7, torch.tensor([0, 7]), dtype=torch.float16)
+    with pytest.raises(ValueError, match="different graphs"):
+        subgraph_batch(_undirected([(1, 2)]), torch.tensor([0, 2, 4]))
     with pytest.raises(ValueError, match="node ids outside"):
         collate_subgraphs([(2, torch.tensor([[0], [2]]))])
     with pytest.raises(ValueError, match="pos_dim=4"):

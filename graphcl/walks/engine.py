@@ -1,7 +1,10 @@
 """Vectorised random-walk engine: first order, exact node2vec, random walk with restart.
 
 All walkers advance together, one step per loop iteration; there is no Python
-loop over nodes or walkers. Internals:
+loop over nodes or walkers. Walks with restart (whose restart draws do not
+depend on the walk when no dead end can be met) advance by excursion depth
+instead: all first moves after a restart at once, then all second moves, ...
+(a handful of iterations for restart probability 0.8; same output). Internals:
 
 * Node ids and CSR offsets are held as ``int32`` when the graph allows it (half
   the memory traffic of ``int64``); the walks come back as ``int64``.
@@ -209,9 +212,10 @@ class _EdgeBitmap:
         # (bit 31 wraps to the sign bit, which is what we want).
         bits = torch.ones(1, dtype=torch.int32, device=dev).expand(keys.numel())
         self.words.index_add_(0, keys >> 5, bits << (keys & 31).to(torch.int32))
+        self.key_dtype = torch.int32 if (self.n + 1) ** 2 < 2**31 else torch.long  # 32-bit arithmetic when it fits
 
     def contains(self, t: Tensor, x: Tensor) -> Tensor:
-        key = t.long() * self.n + x.long()
+        key = t.to(self.key_dtype) * self.n + x.to(self.key_dtype)
         word = self.words.index_select(0, key >> 5)
         return ((word >> (key & 31).to(torch.int32)) & 1).bool()
 
@@ -307,13 +311,18 @@ class _HubEdges:
 
     def contains(self, nodes: Tensor, i: Tensor, j: Tensor, hub: Tensor | None = None) -> Tensor:
         """Whether ``nodes[i] -> nodes[j]`` is an edge (``hub``: ``hub_id[nodes]`` when already at hand)."""
-        hub = self.hub_id[nodes] if hub is None else hub
-        hi, hj = hub[i], hub[j]
+        hub = self.hub_id.index_select(0, nodes) if hub is None else hub
+        return self.contains_ids(hub.index_select(0, i), hub.index_select(0, j),
+                                 lambda r: (nodes[i[r]], nodes[j[r]]))
+
+    def contains_ids(self, hi: Tensor, hj: Tensor, rest_nodes) -> Tensor:
+        """Edge test of pairs given by hub ids ``hi -> hj`` (``-1``: not a hub); ``rest_nodes(r)`` returns
+        the node ids ``(u, x)`` of the pairs ``r`` that are not both hubs (binary-searched)."""
         both = (hi >= 0) & (hj >= 0)
         out = self.bits.contains(hi.clamp(min=0), hj.clamp(min=0)) & both
         rest = (~both).nonzero().squeeze(1)
         if rest.numel():
-            out[rest] = self.graph.has_edge(nodes[i[rest]], nodes[j[rest]])
+            out[rest] = self.graph.has_edge(*rest_nodes(rest))
         return out
 
 
@@ -535,6 +544,33 @@ def walks_per_node(
 
 
 # ------------------------------------------------------------ walk with restart
+def _rwr_excursions(index: _WalkIndex, walks: Tensor, ego: Tensor, rand: Tensor, restart_prob: float) -> None:
+    """Rows ``1 .. s`` of ``walks`` (``[s + 1, B]``, row 0 given) from one chunk ``rand`` (``[s, 2, B]``).
+
+    The restart decisions do not depend on the walk (no dead ends here), so they are all known up
+    front: a walker restarts at the ego, or moves with ``index.step`` from its previous node. The
+    moves are done by depth inside their excursion (1st move after a restart, 2nd, ...): one batched
+    step per depth instead of one per walk step, with the same uniform for every move as a step-by-step
+    walk (identical output).
+    """
+    s, _, b = rand.shape
+    back = rand[:, 1] < restart_prob  # row i + 1 is the ego
+    walks[1:] = ego
+    moves = ~back
+    first = moves.clone()
+    first[1:] &= back[:-1]  # first move of an excursion (or a move from row 0)
+    sel = first.view(-1).nonzero().squeeze(1)  # flat positions i * B + w: row i + 1 = step(row i)
+    moves = moves.view(-1)
+    flat = walks.view(-1)
+    u = rand[:, 0].reshape(-1)
+    end = s * b
+    while sel.numel():
+        flat.index_copy_(0, sel + b, index.step(flat.index_select(0, sel), u.index_select(0, sel)))
+        sel = sel + b
+        sel = sel[sel < end]
+        sel = sel[moves.index_select(0, sel)]  # the excursion goes on
+
+
 def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, generator,
          dead_ends: bool = True) -> Tensor:
     b = ego.numel()
@@ -543,18 +579,19 @@ def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, gener
     walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
     walks[0] = ego
     steps_per_chunk = max(1, _RAND_CHUNK // max(2 * b, 1))
-    rand = backs = None
-    for j in range(length):
-        k = j % steps_per_chunk
-        if k == 0:
-            rand = _rand((min(steps_per_chunk, length - j), 2, b), generator, dev)
-            backs = rand[:, 1] < restart_prob  # the restart decisions of the whole chunk at once
-        nxt = index.step(walks[j], rand[k, 0])
-        back = backs[k]
-        if index.has_dead and dead_ends:
-            back |= nxt == index.sentinel
-        torch.where(back, ego, nxt, out=walks[j + 1])
-    return walks.t().to(torch.long, memory_format=torch.contiguous_format)
+    check_dead = index.has_dead and dead_ends
+    for j0 in range(0, length, steps_per_chunk):
+        rand = _rand((min(steps_per_chunk, length - j0), 2, b), generator, dev)
+        if not check_dead:
+            _rwr_excursions(index, walks[j0:j0 + rand.size(0) + 1], ego, rand, restart_prob)
+            continue
+        # a walker that steps into a dead end restarts too: step by step
+        backs = rand[:, 1] < restart_prob  # the restart decisions of the whole chunk at once
+        for k in range(rand.size(0)):
+            j = j0 + k
+            nxt = index.step(walks[j], rand[k, 0])
+            torch.where(backs[k] | (nxt == index.sentinel), ego, nxt, out=walks[j + 1])
+    return walks.t().contiguous().to(torch.long)  # transpose in 32 bits, then widen: ~9x faster on CPU
 
 
 def random_walk_with_restart(
@@ -676,90 +713,109 @@ def rwr_induced_subgraphs(
     dead_ends = not (symmetric and not index.weighted and bool((graph.degree[egos] > 0).all()))
     trace = _rwr(index, egos, max_steps, restart_prob, generator, dead_ends)  # [B, T]
     dev = trace.device
-    b = trace.size(0)
+    b, t = trace.shape
     n = max(graph.num_nodes, 1)
-    # First visits: a stable sort of every walk puts each node's visits together, earliest first.
-    srt, at = torch.sort(trace, dim=1, stable=True)
+    # First visits. The ego (column 0) is every walk's first node; the others are found among the
+    # entries away from the ego (a walk with restart is mostly at its ego): one stable sort of their
+    # keys (walk, node) puts each node's visits in a walk together, earliest first.
+    away = (trace != trace[:, :1]).view(-1).nonzero().squeeze(1)  # flat positions w * t + i
+    key = trace.view(-1).index_select(0, away) + torch.div(away, t, rounding_mode="floor") * n
+    if b * n < 2**31:
+        key = key.to(torch.int32)  # 32-bit keys sort faster
+    srt, at = torch.sort(key, stable=True)
     new = torch.ones_like(srt, dtype=torch.bool)
-    new[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    first = torch.zeros_like(new).scatter_(1, at, new)
-    if max_nodes is not None:
-        first &= first.cumsum(1) <= max_nodes
+    torch.ne(srt[1:], srt[:-1], out=new[1:])
+    first = torch.zeros(b * t, dtype=torch.bool, device=dev)
+    first.index_fill_(0, away.index_select(0, at.masked_select(new)), True)
+    first = first.view(b, t)
+    first[:, 0] = True
     counts = first.sum(1)
-    u_node = trace[first]  # walk by walk, in order of first visit (ego first)
+    if max_nodes is not None and b and int(counts.max()) > max_nodes:
+        first &= first.cumsum(1) <= max_nodes
+        counts = first.sum(1)
+    u_node = trace.masked_select(first)  # walk by walk, in order of first visit (ego first)
     u_walk = torch.repeat_interleave(torch.arange(b, device=dev), counts)
     starts = torch.cumsum(counts, 0) - counts
     ptr = torch.zeros(b + 1, dtype=torch.long, device=dev)
     ptr[1:] = torch.cumsum(counts, 0)
     # Per kept node u of walk w, the cheaper of two exact tests: expand u's out-edges and look
     # their targets up among w's kept nodes (cost deg(u)), or test u against each of w's kept
-    # nodes with has_edge (cost counts[w]).
+    # nodes with has_edge (cost counts[w]). (index_select: a plain gather, cheaper than x[idx] on CPU.)
     num_kept = u_node.numel()
-    idx = torch.arange(num_kept, device=dev)
-    deg = graph.degree[u_node]
-    expand = deg <= counts[u_walk]
+    deg = graph.degree.index_select(0, u_node)
+    expand = deg <= counts.index_select(0, u_walk)
     # (a) expansion
-    ex = idx[expand]
-    ex_deg = deg[ex]
+    ex = expand.nonzero().squeeze(1)
+    ex_deg = deg.index_select(0, ex)
     e_src = torch.repeat_interleave(ex, ex_deg)
-    e_off = torch.arange(e_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(ex_deg, 0) - ex_deg,
-                                                                                ex_deg)
-    e_tgt = graph.col[graph.rowptr[u_node[e_src]] + e_off]
+    # edge e of the expansion reads col[rowptr[u] + (e - first edge of u)]: one per-node offset, gathered
+    ex_base = torch.zeros(num_kept, dtype=torch.long, device=dev)
+    ex_base[ex] = graph.rowptr.index_select(0, u_node.index_select(0, ex)) - (torch.cumsum(ex_deg, 0) - ex_deg)
+    e_tgt = graph.col.index_select(0, ex_base.index_select(0, e_src) + torch.arange(e_src.numel(), device=dev))
     key_dtype = torch.int32 if b * n < 2**31 else torch.long  # 32-bit keys search faster
-    member = (u_walk * n + u_node).to(key_dtype)
+    walk_key = (u_walk * n).to(key_dtype)
+    member = walk_key + u_node.to(key_dtype)
     m_sorted, m_order = torch.sort(member)
-    qkey = (u_walk[e_src] * n + e_tgt).to(key_dtype)
+    qkey = walk_key.index_select(0, e_src) + e_tgt.to(key_dtype)
     if num_kept:
         hit = torch.searchsorted(m_sorted, qkey).clamp_(max=num_kept - 1)
-        e_found = m_sorted[hit] == qkey
-        e_dst = m_order[hit[e_found]]
+        e_found = (m_sorted.index_select(0, hit) == qkey).nonzero().squeeze(1)
+        e_dst = m_order.index_select(0, hit.index_select(0, e_found))
     else:
-        e_found = torch.zeros_like(qkey, dtype=torch.bool)
-        e_dst = qkey[:0]
-    e_src = e_src[e_found]
+        e_found = qkey[:0].long()
+        e_dst = qkey[:0].long()
+    e_src = e_src.index_select(0, e_found)
     # (b) pair tests for the hub nodes
-    pr = idx[~expand]
+    pr = (~expand).nonzero().squeeze(1)
     hub_edges = getattr(index, "hub_edges", None)
     if hub_edges is None:
         hub_edges = index.hub_edges = _HubEdges(graph)
-    kept_hub = hub_edges.hub_id[u_node]
+    kept_hub = hub_edges.hub_id.index_select(0, u_node)
 
     def has_edge(i: Tensor, j: Tensor) -> Tensor:  # is u_node[i] -> u_node[j] an edge
         return hub_edges.contains(u_node, i, j, kept_hub)
     if symmetric:
         # u -> v with v expanded is the reverse of the found v -> u: only hub-hub pairs remain, and
         # of those only one direction (i <= j in the walk's hub list), mirrored afterwards.
-        e_dst_hub = ~expand[e_dst]
-        rev_src, rev_dst = e_dst[e_dst_hub], e_src[e_dst_hub]
-        hub_counts = torch.bincount(u_walk[pr], minlength=b)
-        hub_rank = torch.arange(pr.numel(), device=dev) - (torch.cumsum(hub_counts, 0) - hub_counts)[u_walk[pr]]
+        e_dst_hub = (~expand.index_select(0, e_dst)).nonzero().squeeze(1)
+        rev_src, rev_dst = e_dst.index_select(0, e_dst_hub), e_src.index_select(0, e_dst_hub)
+        pr_walk = u_walk.index_select(0, pr)
+        hub_counts = torch.bincount(pr_walk, minlength=b)
+        hub_rank = torch.arange(pr.numel(), device=dev) - (torch.cumsum(hub_counts, 0) - hub_counts).index_select(
+            0, pr_walk)
         loops = int(hub_edges.self_loops)  # a hub is tested against itself only if the graph has self-loops
-        rep = hub_counts[u_walk[pr]] - hub_rank - 1 + loops  # partners after it (and itself)
+        rep = hub_counts.index_select(0, pr_walk) - hub_rank - 1 + loops  # partners after it (and itself)
+        # pair q of hub a (a's partners are the next rep[a] hubs of its walk) is (a, a + 1 - loops + q - first_q(a))
         p_i = torch.repeat_interleave(torch.arange(pr.numel(), device=dev), rep)
-        within = torch.arange(p_i.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
-        p_src = pr[p_i]
-        p_dst = pr[p_i + within + (1 - loops)]
-        hit = has_edge(p_src, p_dst).nonzero().squeeze(1)
-        p_src, p_dst = p_src[hit], p_dst[hit]
-        off_diag = p_src != p_dst
-        p_src, p_dst = torch.cat([p_src, p_dst[off_diag]]), torch.cat([p_dst, p_src[off_diag]])
+        shift = torch.arange(pr.numel(), device=dev) + (1 - loops) - (torch.cumsum(rep, 0) - rep)
+        p_j = shift.index_select(0, p_i) + torch.arange(p_i.numel(), device=dev)
+        pr_hub = kept_hub.index_select(0, pr).to(hub_edges.bits.key_dtype)
+        hit = hub_edges.contains_ids(pr_hub.index_select(0, p_i), pr_hub.index_select(0, p_j),
+                                     lambda r: (u_node.index_select(0, pr.index_select(0, p_i.index_select(0, r))),
+                                                u_node.index_select(0, pr.index_select(0, p_j.index_select(0, r)))))
+        hit = hit.nonzero().squeeze(1)
+        p_src, p_dst = pr.index_select(0, p_i.index_select(0, hit)), pr.index_select(0, p_j.index_select(0, hit))
+        off_diag = (p_src != p_dst).nonzero().squeeze(1)
+        p_src, p_dst = (torch.cat([p_src, p_dst.index_select(0, off_diag)]),
+                        torch.cat([p_dst, p_src.index_select(0, off_diag)]))
     else:
         rev_src = rev_dst = e_src[:0]
-        rep = counts[u_walk[pr]]
+        rep = counts.index_select(0, u_walk.index_select(0, pr))
         p_src = torch.repeat_interleave(pr, rep)
         within = torch.arange(p_src.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(rep, 0) - rep, rep)
-        p_dst = starts[u_walk[p_src]] + within
+        p_dst = starts.index_select(0, u_walk.index_select(0, p_src)) + within
         hit = has_edge(p_src, p_dst).nonzero().squeeze(1)
-        p_src, p_dst = p_src[hit], p_dst[hit]
+        p_src, p_dst = p_src.index_select(0, hit), p_dst.index_select(0, hit)
     src = torch.cat([e_src, rev_src, p_src])
     dst = torch.cat([e_dst, rev_dst, p_dst])
     # sort by (source, target): the target's position inside its walk keeps the key small (int32 when it fits)
     width = int(counts.max()) if b else 1
-    key = src * width + (dst - starts[u_walk[dst]])
+    local = torch.arange(num_kept, device=dev) - starts.index_select(0, u_walk)  # position inside its walk
+    key = src * width + local.index_select(0, dst)
     if num_kept * width < 2**31:
         key = key.to(torch.int32)  # a 32-bit key sorts ~3x faster on CPU
     order = torch.argsort(key)
-    return torch.stack([src[order], dst[order]]), ptr, u_node
+    return torch.stack([src.index_select(0, order), dst.index_select(0, order)]), ptr, u_node
 
 
 def rwr_subgraph(
