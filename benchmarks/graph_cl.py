@@ -9,6 +9,13 @@ embedding is the one fixed in its config (GT); ``--diagnostics`` also scores G
 and T (reported as diagnostics, never used to choose anything). Gains are
 SEGA - GraphCL, paired by seed, mean +- std over seeds.
 
+``--selection inner_cv`` (output ``graph_cl_select_<datasets>.json``): each method
+hands the SVM 3 candidate embeddings and the inner CV of every outer training fold
+chooses the candidate with C (SELECTION_PROTOCOL below, written into the JSON):
+SEGA its embedding type (GT, G, T), GraphCL its augmentation (default mix, dnodes,
+subgraph; one training each). The reference SEGA code takes the best of such
+choices on the test folds; here the test fold never chooses anything.
+
 Speed: SEGA's and GraphCL's time per epoch are measured in the same run,
 interleaved seed by seed (median over epochs and seeds; a machine shared with
 other jobs, so noisy); the coding-tree precompute is timed ``--precompute-repeats``
@@ -31,6 +38,7 @@ reports (sorted by seed, a seed twice is an error) and recomputes its rows.
 Usage:
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/graph_cl.py --datasets mutag --seeds 5
     python benchmarks/graph_cl.py --quick     # MUTAG, 1 seed, 2 epochs, 3-fold SVM: < 1 minute
+    python benchmarks/graph_cl.py --datasets mutag,proteins,imdb-binary --seeds 5 --selection inner_cv
     python benchmarks/graph_cl.py --merge benchmarks/results/graph_cl_mutag.json ...   # -> graph_cl.json
     python benchmarks/graph_cl.py --svm-speed proteins   # sklearn vs precomputed-kernel SVM, same embedding
 """
@@ -47,13 +55,27 @@ from pathlib import Path
 import torch
 
 from graphcl.config import load_config
-from graphcl.methods.graphcl_tu import _labels, evaluate_embeddings, prepare_graphs, train_graphcl
-from graphcl.methods.sega import prepare_trees, train_sega
+from graphcl.methods.graphcl_tu import _labels, evaluate_embeddings, graphcl_candidates, prepare_graphs, train_graphcl
+from graphcl.methods.sega import prepare_trees, sega_candidates, train_sega
 from graphcl.utils import atomic_write_json, machine_info, resolve_device
 
 PAPER = {"mutag": 86.80, "proteins": 74.39, "nci1": 77.87, "imdb-binary": 71.14}  # GraphCL paper, Table 4
 SCALE: dict[str, dict] = {}
 QUICK = {"epochs": 2, "svm_folds": 3, "svm_inner_folds": 2, "svm_C_grid": [1.0]}
+#: ``--selection inner_cv``: what is chosen, how, and why these candidates (fixed before any result under it).
+SELECTION_PROTOCOL = (
+    "each method hands the SVM an ordered list of 3 candidate embeddings of the same graphs (the config's "
+    "select_embeddings / select_augs, recorded per dataset below); inside every outer training fold the "
+    "same 5-fold inner CV that picks C picks the (candidate, C) pair of best mean inner accuracy (ties: "
+    "earlier candidate, then smaller C), refit on the outer training fold, scored on the held-out fold; "
+    "the outer test fold is never used for any choice. SEGA (tree height k = 5, the paper default, one "
+    "training per seed): embedding type in [GT, G, T] at the final epoch -- the reference's choice, which "
+    "it makes on test folds. GraphCL, the same budget of 3 candidates over its own natural choice, the "
+    "augmentation (the GraphCL paper tunes it per dataset): [dataset default mix (random2 for the "
+    "molecules, random4 for IMDB-BINARY), dnodes, subgraph] (GraphCL's two broadly helpful single "
+    "augmentations), one training each, same seed, final epoch. Not in the candidate sets, for the CPU "
+    "budget: SEGA's k in 2..4 (a training and a tree precompute each) and epoch checkpoints (both methods)."
+)
 
 
 def _pct(x: float) -> float:
@@ -73,8 +95,12 @@ def _summary(name: str, runs: list[dict], diagnostics: bool) -> list[dict]:
         if not accs:
             continue
         m, s = _mean_std(accs)
-        rows.append({"case": case, "impl": impl, "metric": "accuracy", "value": _pct(m), "std": _pct(s),
-                     "per_seed": [_pct(a) for a in accs], "unit": "%", "seeds": len(accs)})
+        row = {"case": case, "impl": impl, "metric": "accuracy", "value": _pct(m), "std": _pct(s),
+               "per_seed": [_pct(a) for a in accs], "unit": "%", "seeds": len(accs)}
+        picks = [c for r in runs if impl in r for fold in r[impl].get("chosen_candidate", []) for c in fold]
+        if picks:
+            row["chosen_candidate_counts"] = {c: picks.count(c) for c in dict.fromkeys(picks)}
+        rows.append(row)
         times = [t for r in runs if impl in r for t in r[impl]["epoch_times"]]
         rows.append({"case": case, "impl": impl, "metric": "time_per_epoch",
                      "value": round(statistics.median(times), 4), "unit": "s",
@@ -152,7 +178,8 @@ def merge(paths: list[str], out: Path) -> dict:
         merged["config"]["per_dataset"][name] = cfg
     wins = [r for r in merged["rows"] if r["metric"] == "accuracy_gain"]
     merged["summary"] = {"datasets": len(wins), "sega_above_graphcl": sum(r["value"] > 0 for r in wins),
-                         "gains": {r["case"]: {"value": r["value"], "std": r["std"]} for r in wins}}
+                         "gains": {r["case"]: {"value": r["value"], "std": r["std"],
+                                               "seeds": len(merged["runs"][r["case"].lower()])} for r in wins}}
     atomic_write_json(out, merged)
     return merged
 
@@ -213,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2, help="--svm-speed rounds")
     ap.add_argument("--methods", default="graphcl,sega")
     ap.add_argument("--diagnostics", action="store_true", help="also score SEGA's G and T embeddings")
+    ap.add_argument("--selection", default="none", choices=("none", "inner_cv"),
+                    help="none: one embedding fixed in the config; inner_cv: candidates chosen with C by the "
+                         "inner CV of each outer training fold (SELECTION_PROTOCOL)")
     ap.add_argument("--precompute-repeats", type=int, default=3)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
@@ -233,15 +263,17 @@ def main(argv: list[str] | None = None) -> int:
     datasets = ["mutag"] if args.quick else [d.strip().lower() for d in args.datasets.split(",") if d.strip()]
     seeds = 1 if args.quick else args.seeds
     suffix = "quick" if args.quick else "_".join(d.replace("-", "") for d in datasets)
+    if args.selection == "inner_cv":
+        suffix = f"select_{suffix}"
     out = Path(args.out or f"benchmarks/results/graph_cl_{suffix}.json")
+    protocol = ("frozen graph embeddings after the final epoch, RBF SVM, stratified 10-fold CV, C chosen by inner "
+                "CV on each outer training part, CV seed = training seed; ")
+    protocol += SELECTION_PROTOCOL if args.selection == "inner_cv" else "SEGA embedding GT fixed a priori"
     report: dict = {"benchmark": "graph_cl", "machine": machine_info(),
                     "config": {"command": " ".join(["benchmarks/graph_cl.py", *(argv or sys.argv[1:])]),
                                "quick": args.quick, "datasets": datasets, "methods": methods,
-                               "threads": args.threads, "device": str(device),
-                               "protocol": "frozen graph embeddings after the final epoch, RBF SVM, stratified "
-                                           "10-fold CV, C chosen by inner CV on each outer training part, CV seed = "
-                                           "training seed; SEGA embedding GT fixed a priori",
-                               "per_dataset": {}},
+                               "threads": args.threads, "device": str(device), "selection": args.selection,
+                               "protocol": protocol, "per_dataset": {}},
                     "rows": [], "ratios": {}, "runs": {}}
     print(f"{'dataset':12s} {'seed':>4s} {'method':8s} {'acc %':>7s} {'epoch s':>8s} {'train s':>8s} {'eval s':>7s}")
     for name in datasets:
@@ -250,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
         svm = {k: v for k, v in scale.items() if k != "seeds"}
         cfgs = {}
         for m in methods:
-            cfg = dict(load_config(m, name), **svm, svm_impl=args.svm_impl)
+            cfg = dict(load_config(m, name), **svm, svm_impl=args.svm_impl, selection=args.selection)
             if args.quick:
                 cfg.update(QUICK)
             cfgs[m] = cfg
@@ -270,12 +302,20 @@ def main(argv: list[str] | None = None) -> int:
             for m in methods:
                 cfg = cfgs[m]
                 t0 = time.perf_counter()
-                if m == "graphcl":
+                if m == "graphcl" and args.selection == "inner_cv":
+                    emb, outs = graphcl_candidates(graphs, cfg, device=device, seed=seed)
+                    diag_embs = {}
+                    tr = {"epoch_times": [t for o in outs.values() for t in o["epoch_times"]],
+                          "train": next(iter(outs.values()))["train"]}
+                elif m == "graphcl":
                     tr = train_graphcl(graphs, cfg, device=device, seed=seed)
                     emb, diag_embs = tr["embedding"], {}
                 else:
                     tr = train_sega(graphs, cfg, device=device, seed=seed, trees=trees)
-                    emb = tr["embeddings"][cfg["embedding"]]
+                    if args.selection == "inner_cv":
+                        emb = sega_candidates(tr["embeddings"], cfg)
+                    else:
+                        emb = tr["embeddings"][cfg["embedding"]]
                     diag_embs = {k: tr["embeddings"][k] for k in ("G", "T")} if args.diagnostics else {}
                 train_s = time.perf_counter() - t0
                 t1 = time.perf_counter()
@@ -284,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
                 entry = {"accuracy": res["accuracy"], "fold_std": res["fold_std"], "chosen_C": res["chosen_C"],
                          "epoch_times": tr["epoch_times"], "final_loss": tr["train"]["history"][-1]["loss"],
                          "train_s": train_s, "eval_s": eval_s, "protocol": res["protocol"]}
+                if "chosen_candidate" in res:
+                    entry["candidates"] = res["candidates"]
+                    entry["chosen_candidate"] = res["chosen_candidate"]
                 if diag_embs:
                     entry["diagnostics"] = {k: evaluate_embeddings(e, y, cfg, seed=seed)["accuracy"]
                                             for k, e in diag_embs.items()}

@@ -446,3 +446,123 @@ def test_benchmark_merge_concatenates_seed_chunks(tmp_path: Path):
     assert json.loads((tmp_path / "merged.json").read_text())["config"]["per_dataset"]["nci1"]["seeds"] == [0, 1, 2, 3]
     with pytest.raises(ValueError, match="more than one report"):
         bench.merge([paths[0], paths[0]], tmp_path / "dup.json")
+
+
+# ------------------------------------------------- candidate selection by inner CV
+def _candidate_problem(n: int = 96, seed: int = 1) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    X, y = _svm_problem(n, seed)
+    g = _gen(seed + 10)
+    weak = X.clone()
+    weak[:, 0] = torch.randn(n, generator=g)  # the informative column replaced by noise
+    return {"weak": weak, "strong": X, "noise": torch.randn(n, 12, generator=g)}, y
+
+
+def _inner_choice(cands: dict, y: torch.Tensor, train, grid, inner_folds: int, rs: int) -> tuple[str, float]:
+    """The (candidate, C) pair of best mean inner-CV accuracy from the outer training part alone (sklearn SVC)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.svm import SVC
+
+    yn = y.numpy()
+    best, best_score = None, -1.0
+    for name, emb in cands.items():
+        x = emb.double().numpy()[train]
+        for c in sorted(grid):
+            accs = []
+            for fit, val in StratifiedKFold(inner_folds, shuffle=True, random_state=rs).split(x, yn[train]):
+                pred = SVC(C=c).fit(x[fit], yn[train][fit]).predict(x[val])
+                accs.append(float((pred == yn[train][val]).mean()))
+            if np.mean(accs) > best_score + 1e-12:  # strict: ties keep the earlier candidate / smaller C
+                best, best_score = (name, c), float(np.mean(accs))
+    return best
+
+
+@pytest.mark.parametrize("precompute", [False, True])
+def test_candidate_selection_uses_training_folds_only(precompute: bool):
+    from sklearn.model_selection import StratifiedKFold
+
+    from graphcl.eval import graph_classification_svm
+
+    cands, y = _candidate_problem()
+    kw = {"folds": 4, "num_seeds": 1, "C_grid": [0.1, 1.0, 10.0], "seed": 3, "inner_folds": 3,
+          "precompute_kernel": precompute}
+    res = graph_classification_svm(cands, y, **kw)
+    assert res["candidates"] == ["weak", "strong", "noise"]
+    assert "chosen with C by the same inner CV among 3 candidates" in res["protocol"]
+    splits = list(StratifiedKFold(4, shuffle=True, random_state=3).split(cands["strong"].numpy(), y.numpy()))
+    for f, (train, test) in enumerate(splits):
+        # the choice is a function of the outer training part only ...
+        assert (res["chosen_candidate"][0][f], res["chosen_C"][0][f]) == _inner_choice(cands, y, train,
+                                                                                        kw["C_grid"], 3, 3)
+        if f != 0:
+            continue
+        # ... so overwriting the held-out graphs' embeddings in every candidate cannot move it
+        spoiled = {k: v.clone() for k, v in cands.items()}
+        for v in spoiled.values():
+            v[torch.as_tensor(test)] = 50.0 * torch.randn(len(test), v.size(1), generator=_gen(f))
+        again = graph_classification_svm(spoiled, y, **kw)
+        assert again["chosen_candidate"][0][f] == res["chosen_candidate"][0][f]
+        assert again["chosen_C"][0][f] == res["chosen_C"][0][f]
+    assert set(res["chosen_candidate"][0]) == {"strong"}  # the informative embedding wins every fold
+    alone = graph_classification_svm(cands["strong"], y, **kw)
+    assert res["per_fold"] == alone["per_fold"] and "candidates" not in alone
+
+
+def test_candidate_selection_single_candidate_ties_and_errors():
+    from graphcl.eval import graph_classification_svm
+
+    X, y = _svm_problem(60, 2)
+    kw = {"folds": 3, "num_seeds": 2, "C_grid": [1.0, 10.0], "inner_folds": 2}
+    plain = graph_classification_svm(X, y, **kw)
+    one = graph_classification_svm({"only": X}, y, **kw)
+    assert one["per_fold"] == plain["per_fold"] and one["chosen_C"] == plain["chosen_C"]
+    assert one["chosen_candidate"] == [["only"] * 3] * 2
+    twins = graph_classification_svm({"a": X, "b": X.clone()}, y, **kw)  # identical candidates: ties -> first
+    assert {c for seed in twins["chosen_candidate"] for c in seed} == {"a"}
+    with pytest.raises(ValueError, match="at least one candidate"):
+        graph_classification_svm({}, y, **kw)
+    with pytest.raises(ValueError, match=r"X\['b'\] has 59 rows"):
+        graph_classification_svm({"a": X, "b": X[:59]}, y, **kw)
+    with pytest.raises(TypeError, match="candidate names must be strings"):
+        graph_classification_svm({0: X}, y, **kw)
+    with pytest.raises(ValueError, match="NaN"):
+        graph_classification_svm({"a": X, "b": torch.full_like(X, float("nan"))}, y, **kw)
+
+
+def test_method_candidates_and_selection_config():
+    from graphcl.methods.graphcl_tu import graphcl_candidates, selection_mode
+    from graphcl.methods.sega import sega_candidates
+
+    gs = _toy_graphs(8)
+    cfg = dict(load_config("graphcl"), epochs=1, batch_size=4, select_augs=["dnodes", "subgraph"])
+    embs, outs = graphcl_candidates(gs, cfg, seed=3)
+    assert list(embs) == ["aug=dnodes", "aug=subgraph"] and all(e.shape == (8, 96) for e in embs.values())
+    ref = train_graphcl(gs, dict(cfg, aug="subgraph"), seed=3)["embedding"]  # same seed, one model per aug
+    assert torch.equal(embs["aug=subgraph"], ref) and "model" not in outs["aug=dnodes"]
+    with pytest.raises(ValueError, match="select_augs must be a non-empty list of distinct"):
+        graphcl_candidates(gs, dict(cfg, select_augs=["dnodes", "dnodes"]))
+    with pytest.raises(ValueError, match="unknown augmentation|aug"):
+        graphcl_candidates(gs, dict(cfg, select_augs=["flip"]))
+    e = {"G": torch.zeros(3, 2), "T": torch.ones(3, 2), "GT": torch.zeros(3, 4)}
+    assert list(sega_candidates(e, load_config("sega"))) == ["GT", "G", "T"]
+    with pytest.raises(ValueError, match="select_embeddings must be"):
+        sega_candidates(e, {"select_embeddings": ["GT", "X"]})
+    assert selection_mode(load_config("graphcl")) == selection_mode(load_config("sega")) == "none"
+    assert load_config("graphcl", "imdb-binary")["select_augs"][0] == load_config("graphcl", "imdb-binary")["aug"]
+    with pytest.raises(ValueError, match="selection must be 'none' or 'inner_cv'"):
+        selection_mode({"selection": "test"})
+
+
+@pytest.mark.skipif(not _HAS_MUTAG, reason="GRAPHCL_DATA does not point at the shared datasets (TU/MUTAG)")
+@pytest.mark.parametrize("method", ["graphcl", "sega"])
+def test_registered_methods_select_on_mutag(method: str):
+    from graphcl.methods import RunContext, get_method
+
+    cfg = load_config(method, "mutag")
+    cfg.update(epochs=1, svm_C_grid=[1.0], svm_folds=3, svm_inner_folds=2, selection="inner_cv")
+    if method == "sega":
+        cfg["tree_height"] = 2
+    res = get_method(method).fn("mutag", cfg, RunContext(quiet=True))["metrics"]["graph_classification"]
+    names = cfg["select_embeddings"] if method == "sega" else [f"aug={a}" for a in cfg["select_augs"]]
+    assert res["candidates"] == list(names) and set(res["chosen_candidate"][0]) <= set(names)
+    assert "nothing chosen on test folds" in res["protocol"]

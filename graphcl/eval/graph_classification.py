@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -23,7 +24,7 @@ DEFAULT_SVM_C_GRID: tuple[float, ...] = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 100
 
 
 def graph_classification_svm(
-    X: Tensor | np.ndarray,
+    X: Tensor | np.ndarray | Mapping[str, Tensor | np.ndarray],
     y: Any,
     *,
     folds: int = 10,
@@ -56,6 +57,14 @@ def graph_classification_svm(
     accuracies and chosen C as the default path up to solver tolerance; about 2x faster on
     PROTEINS-sized sets (``benchmarks/graph_cl.py --svm-speed``).
 
+    ``X`` may also be a mapping ``{name: embedding}`` of candidate embeddings of the same graphs
+    (e.g. several epochs or embedding types of one model). The inner CV of each outer training
+    part then picks the pair (candidate, C) of best mean inner accuracy (ties: the earlier
+    candidate in the mapping's order, then the smaller C), refits it on the training part and
+    scores it on the held-out fold: the candidate, like C, is chosen without the test fold.
+    The result then also holds ``candidates`` (the names) and ``chosen_candidate`` (list per
+    seed of the name chosen in every fold).
+
     Returns ``accuracy`` (mean over seeds of the mean fold accuracy), ``std``
     (population std over seeds), ``fold_std`` (mean over seeds of the std
     over folds), ``per_seed``, ``per_fold`` (list per seed), ``chosen_C``
@@ -68,7 +77,9 @@ def graph_classification_svm(
         >>> graph_classification_svm(X, y, folds=4, num_seeds=1, inner_folds=3)["accuracy"]
         1.0
     """
-    x = to_numpy_matrix(X, "X")
+    cands = _candidate_matrices(X)
+    names = list(cands)
+    x = cands[names[0]]
     labels = to_numpy_labels(y, x.shape[0], "y")
     check_positive_int(folds, "folds", minimum=2)
     check_positive_int(inner_folds, "inner_folds", minimum=2)
@@ -88,32 +99,41 @@ def graph_classification_svm(
 
     steps = [("scale", StandardScaler())] if standardize else []
     pipe = Pipeline([*steps, ("svc", SVC(kernel=kernel))])
-    fit_predict = _precomputed_rbf(x, labels) if precompute_kernel else None
-    per_seed, per_fold, chosen = [], [], []
+    fit_predicts = [_precomputed_rbf(cands[n], labels) for n in names] if precompute_kernel else None
+    per_seed, per_fold, chosen, chosen_cand = [], [], [], []
     for s in range(num_seeds):
         outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + s)
-        accs, cs = [], []
+        accs, cs, picks = [], [], []
         with warnings.catch_warnings():
             # Small classes: sklearn warns when a class has fewer members than n_splits.
             warnings.filterwarnings("ignore", message=r"The least populated class")
             for train, test in outer.split(x, labels):
                 inner = StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed + s)
-                if fit_predict is None:
-                    search = GridSearchCV(pipe, {"svc__C": grid}, cv=inner, scoring="accuracy",
-                                          n_jobs=n_jobs)
-                    search.fit(x[train], labels[train])
-                    pred, best = search.predict(x[test]), float(search.best_params_["svc__C"])
+                scores = np.zeros((len(names), len(grid)))  # mean inner-CV accuracy per (candidate, C)
+                for k, name in enumerate(names):
+                    if fit_predicts is None:
+                        search = GridSearchCV(pipe, {"svc__C": grid}, cv=inner, scoring="accuracy",
+                                              n_jobs=n_jobs, refit=False)
+                        search.fit(cands[name][train], labels[train])
+                        scores[k] = search.cv_results_["mean_test_score"]
+                    else:
+                        for fit, val in inner.split(x[train], labels[train]):
+                            preds = fit_predicts[k](train[fit], train[val], grid)
+                            scores[k] += [float((p == labels[train[val]]).mean()) for p in preds]
+                        scores[k] /= inner_folds
+                k, c = np.unravel_index(int(np.argmax(scores)), scores.shape)  # ties: earlier candidate, smaller C
+                best = grid[int(c)]
+                if fit_predicts is None:
+                    xk = cands[names[k]]
+                    pred = clone(pipe).set_params(svc__C=best).fit(xk[train], labels[train]).predict(xk[test])
                 else:
-                    scores = np.zeros(len(grid))
-                    for fit, val in inner.split(x[train], labels[train]):
-                        preds = fit_predict(train[fit], train[val], grid)
-                        scores += [float((p == labels[train[val]]).mean()) for p in preds]
-                    best = grid[int(np.argmax(scores / inner_folds))]  # mean as GridSearchCV; ties: smaller C
-                    pred = fit_predict(train, test, [best])[0]
+                    pred = fit_predicts[k](train, test, [best])[0]
                 accs.append(float((pred == labels[test]).mean()))
                 cs.append(best)
+                picks.append(names[k])
         per_fold.append(accs)
         chosen.append(cs)
+        chosen_cand.append(picks)
         per_seed.append(float(np.mean(accs)))
     acc, std = mean_std(per_seed)
     fold_std = float(np.mean([np.std(a) for a in per_fold]))
@@ -123,8 +143,32 @@ def graph_classification_svm(
                 f"embeddings; {folds}-fold stratified CV x {num_seeds} seeds (seed={seed}); C from "
                 f"{grid} chosen by {inner_folds}-fold inner CV on each training part only; "
                 f"accuracy = mean over folds, mean +- population std over seeds")
-    return {"accuracy": acc, "std": std, "fold_std": fold_std, "per_seed": per_seed,
-            "per_fold": per_fold, "chosen_C": chosen, "protocol": protocol}
+    out = {"accuracy": acc, "std": std, "fold_std": fold_std, "per_seed": per_seed,
+           "per_fold": per_fold, "chosen_C": chosen, "protocol": protocol}
+    if isinstance(X, Mapping):
+        out["protocol"] += (f"; embedding chosen with C by the same inner CV among {len(names)} "
+                            f"candidates {names}")
+        out["candidates"] = names
+        out["chosen_candidate"] = chosen_cand
+    return out
+
+
+def _candidate_matrices(X: Any) -> dict[str, np.ndarray]:
+    """``{name: float64 matrix}`` of one embedding (name ``"X"``) or a mapping of candidates."""
+    if not isinstance(X, Mapping):
+        return {"X": to_numpy_matrix(X, "X")}
+    if not X:
+        raise ValueError("X must hold at least one candidate embedding")
+    out: dict[str, np.ndarray] = {}
+    for name, emb in X.items():
+        if not isinstance(name, str):
+            raise TypeError(f"X's candidate names must be strings, got {type(name).__name__}")
+        out[name] = to_numpy_matrix(emb, f"X[{name!r}]")
+        first = next(iter(out.values()))
+        if out[name].shape[0] != first.shape[0]:
+            raise ValueError(f"X[{name!r}] has {out[name].shape[0]} rows, the first candidate "
+                             f"{first.shape[0]}: candidates must embed the same graphs")
+    return out
 
 
 def _precomputed_rbf(x: np.ndarray, labels: np.ndarray):

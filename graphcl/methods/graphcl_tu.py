@@ -27,7 +27,11 @@ training fold, stratified 10-fold CV (:func:`graphcl.eval.graph_classification_s
 ``precompute_kernel=True`` for ``svm_impl: precomputed``: the same protocol on one shared
 kernel matrix, identical predictions, about half the time).
 The reference logs the accuracy at epochs 10 and 20; nothing here looks at
-test folds to choose an epoch.
+test folds to choose an epoch. ``selection: inner_cv`` trains one model per
+augmentation of ``select_augs`` (:func:`graphcl_candidates`) and lets the SVM's
+inner CV choose among their embeddings together with ``C``, inside every outer
+training fold (the GraphCL paper tunes the augmentation per dataset; here the
+choice never sees a test fold). SEGA's matching option chooses its embedding type.
 
 The graph-level training glue shared with SEGA (:mod:`graphcl.methods.sega`)
 lives here: :func:`prepare_graphs`, :func:`iterate_batches`,
@@ -38,7 +42,7 @@ lives here: :func:`prepare_graphs`, :func:`iterate_batches`,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -64,6 +68,9 @@ __all__ = [
     "embed_graphs",
     "evaluate_embeddings",
     "train_graphcl",
+    "selection_mode",
+    "graphcl_candidates",
+    "protocol_note",
     "run",
 ]
 
@@ -323,11 +330,14 @@ def embed_graphs(graphs: Sequence[Any], encode: Callable[[Any], Tensor], *, batc
     return torch.cat(out, 0)
 
 
-def evaluate_embeddings(emb: Tensor, y: Tensor, config: dict, *, seed: int = 0) -> dict[str, Any]:
+def evaluate_embeddings(emb: Tensor | Mapping[str, Tensor], y: Tensor, config: dict, *,
+                        seed: int = 0) -> dict[str, Any]:
     """SVM graph classification of frozen embeddings with ``config``'s ``svm_folds``, ``svm_seeds``,
     ``svm_inner_folds``, ``svm_C_grid``: :func:`graphcl.eval.graph_classification_svm`
     (``svm_impl: sklearn``, the default when the key is absent) or the same protocol on one shared
-    kernel matrix (``svm_impl: precomputed``: ``precompute_kernel=True``).
+    kernel matrix (``svm_impl: precomputed``: ``precompute_kernel=True``). ``emb`` may be a
+    mapping of candidate embeddings: the inner CV of every outer training part then chooses the
+    candidate together with ``C`` (never on the test fold).
 
     Example:
         >>> X = torch.cat([torch.randn(20, 3) + 3, torch.randn(20, 3) - 3])
@@ -386,8 +396,61 @@ def train_graphcl(graphs: Sequence[Any], config: dict, *, device: torch.device |
     return {"model": model, "embedding": emb, **out}
 
 
+def selection_mode(config: dict) -> str:
+    """``config['selection']``: ``"none"`` (one embedding fixed in the config) or ``"inner_cv"``
+    (the config's candidates, chosen with ``C`` by the SVM's inner CV on each outer training part).
+
+    Example:
+        >>> selection_mode({"selection": "inner_cv"})
+        'inner_cv'
+    """
+    mode = str(config.get("selection", "none"))
+    if mode not in ("none", "inner_cv"):
+        raise ValueError(f"selection must be 'none' or 'inner_cv', got {mode!r}")
+    return mode
+
+
+def graphcl_candidates(graphs: Sequence[Any], config: dict, *, device: torch.device | str = "cpu", seed: int = 0,
+                       progress: bool = False, checkpoint: str | None = None,
+                       resume: bool = False) -> tuple[dict[str, Tensor], dict[str, dict[str, Any]]]:
+    """GraphCL's candidate embeddings for ``selection: inner_cv``: one model per augmentation of
+    ``config['select_augs']`` (same seed, final epoch), named ``aug=<name>`` in that order.
+    Returns the embeddings and the :func:`train_graphcl` outputs (without the models).
+
+    Example:
+        >>> from graphcl.config import load_config
+        >>> from torch_geometric.data import Data
+        >>> gs = [Data(x=torch.randn(5, 3), edge_index=torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]),
+        ...            y=torch.tensor([i % 2])) for i in range(8)]
+        >>> cfg = dict(load_config("graphcl"), epochs=1, batch_size=4, select_augs=["dnodes", "pedges"])
+        >>> list(graphcl_candidates(gs, cfg)[0])
+        ['aug=dnodes', 'aug=pedges']
+    """
+    augs = list(config["select_augs"])
+    if not augs or len(set(map(str, augs))) != len(augs):
+        raise ValueError(f"select_augs must be a non-empty list of distinct augmentations, got {augs!r}")
+    embs, outs = {}, {}
+    for aug in augs:
+        ckpt = f"{checkpoint}.{aug}" if checkpoint else None
+        out = train_graphcl(graphs, dict(config, aug=aug), device=device, seed=seed, progress=progress,
+                            checkpoint=ckpt, resume=resume)
+        embs[f"aug={aug}"] = out.pop("embedding")
+        out.pop("model")
+        outs[f"aug={aug}"] = out
+    return embs, outs
+
+
 def protocol_note(config: dict) -> str:
-    """What the reported accuracy is (appended to the SVM protocol)."""
+    """What the reported accuracy is (appended to the SVM protocol).
+
+    Example:
+        >>> protocol_note({"epochs": 20, "selection": "none"}).startswith("frozen graph embeddings")
+        True
+    """
+    if selection_mode(config) == "inner_cv":
+        return (f"frozen graph embeddings after the final epoch ({config['epochs']}); the embedding is one of a "
+                f"fixed candidate list, chosen with C by the inner CV of each outer training part; "
+                f"nothing chosen on test folds")
     return (f"frozen graph embeddings after the final epoch ({config['epochs']}); no epoch or embedding "
             f"chosen on test folds")
 
@@ -396,11 +459,19 @@ def protocol_note(config: dict) -> str:
           default_dataset="mutag")
 def run(dataset: str, config: dict, ctx: RunContext) -> dict:
     graphs = prepare_graphs(dataset, str(config["features"]), ctx.root)
-    out = train_graphcl(graphs, config, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
-                        checkpoint=ctx.checkpoint, resume=ctx.resume)
     y = _labels(graphs)
-    res = evaluate_embeddings(out["embedding"], y, config, seed=ctx.seed)
+    kw = {"device": ctx.device, "seed": ctx.seed, "progress": not ctx.quiet, "checkpoint": ctx.checkpoint,
+          "resume": ctx.resume}
+    if selection_mode(config) == "inner_cv":
+        embs, outs = graphcl_candidates(graphs, config, **kw)
+        res = evaluate_embeddings(embs, y, config, seed=ctx.seed)
+        first = next(iter(outs))  # the embedding returned: the first candidate's
+        out, emb = outs[first], embs[first]
+    else:
+        out = train_graphcl(graphs, config, **kw)
+        emb = out["embedding"]
+        res = evaluate_embeddings(emb, y, config, seed=ctx.seed)
     res["protocol"] = f"{res['protocol']}; {protocol_note(config)}"
     train = {k: v for k, v in out["train"].items() if k != "history"}
     return {"metrics": {"graph_classification": res}, "history": out["train"]["history"], "train": train,
-            "embedding": out["embedding"], "labels": y}
+            "embedding": emb, "labels": y}

@@ -38,7 +38,13 @@ their concatenation ``GT``) at epochs 10 and 20 and reports the best, which
 selects on test folds. Here ONE embedding, fixed in the config before any
 result (``embedding: GT``), after the final epoch, goes to the SVM
 (:func:`graphcl.methods.graphcl_tu.evaluate_embeddings`); the others can be
-scored as diagnostics only.
+scored as diagnostics only. With ``selection: inner_cv`` the embedding is
+instead chosen among ``select_embeddings`` (default ``[GT, G, T]``) together
+with ``C`` by the SVM's inner CV inside every outer training fold
+(:func:`graphcl.eval.graph_classification_svm` with a candidate mapping): the
+reference's choice of embedding type, made without the test folds. GraphCL's
+matching option chooses among augmentations
+(:func:`graphcl.methods.graphcl_tu.graphcl_candidates`).
 """
 
 from __future__ import annotations
@@ -65,14 +71,15 @@ from graphcl.methods.graphcl_tu import (
     prepare_graphs,
     projection_head,
     protocol_note,
+    selection_mode,
     train_contrastive,
 )
 from graphcl.nn import readout
 from graphcl.utils import seed_everything
 from graphcl.validation import check_positive_int
 
-__all__ = ["TreeEncoder", "SEGAModel", "tree_inputs", "prepare_trees", "batch_parents", "train_sega", "run",
-           "EMBEDDINGS"]
+__all__ = ["TreeEncoder", "SEGAModel", "tree_inputs", "prepare_trees", "batch_parents", "train_sega",
+           "sega_candidates", "run", "EMBEDDINGS"]
 
 #: Embeddings SEGA can hand to the classifier.
 EMBEDDINGS = ("G", "T", "GT")
@@ -242,6 +249,22 @@ def train_sega(graphs: Sequence[Any], config: dict, *, device: torch.device | st
     return {"model": model, "embeddings": embs, "precompute_s": precompute_s, **out}
 
 
+def sega_candidates(embeddings: dict[str, Tensor], config: dict) -> dict[str, Tensor]:
+    """SEGA's candidate embeddings for ``selection: inner_cv``: ``config['select_embeddings']``
+    (kinds of :data:`EMBEDDINGS`, in that order) taken from :func:`train_sega`'s ``embeddings``.
+
+    Example:
+        >>> e = {"G": torch.zeros(2, 1), "T": torch.ones(2, 1), "GT": torch.zeros(2, 2)}
+        >>> list(sega_candidates(e, {"select_embeddings": ["GT", "G"]}))
+        ['GT', 'G']
+    """
+    kinds = [str(k) for k in config["select_embeddings"]]
+    if not kinds or len(set(kinds)) != len(kinds) or any(k not in EMBEDDINGS for k in kinds):
+        raise ValueError(f"select_embeddings must be a non-empty list of distinct kinds from {EMBEDDINGS}, "
+                         f"got {config['select_embeddings']!r}")
+    return {k: embeddings[k] for k in kinds}
+
+
 @register("sega", description="SEGA: coding-tree anchor view vs GIN on a GraphCL view, NT-Xent, SVM 10-fold",
           default_dataset="mutag")
 def run(dataset: str, config: dict, ctx: RunContext) -> dict:
@@ -249,9 +272,15 @@ def run(dataset: str, config: dict, ctx: RunContext) -> dict:
     out = train_sega(graphs, config, device=ctx.device, seed=ctx.seed, progress=not ctx.quiet,
                      checkpoint=ctx.checkpoint, resume=ctx.resume)
     y = _labels(graphs)
-    kind = str(config["embedding"])
-    res = evaluate_embeddings(out["embeddings"][kind], y, config, seed=ctx.seed)
-    res["protocol"] = f"{res['protocol']}; embedding {kind} (fixed in the config); {protocol_note(config)}"
+    if selection_mode(config) == "inner_cv":
+        cands = sega_candidates(out["embeddings"], config)
+        kind = next(iter(cands))  # the embedding returned: the first candidate
+        res = evaluate_embeddings(cands, y, config, seed=ctx.seed)
+        res["protocol"] = f"{res['protocol']}; {protocol_note(config)}"
+    else:
+        kind = str(config["embedding"])
+        res = evaluate_embeddings(out["embeddings"][kind], y, config, seed=ctx.seed)
+        res["protocol"] = f"{res['protocol']}; embedding {kind} (fixed in the config); {protocol_note(config)}"
     train = {k: v for k, v in out["train"].items() if k != "history"}
     train["precompute_s"] = out["precompute_s"]
     return {"metrics": {"graph_classification": res}, "history": out["train"]["history"], "train": train,
