@@ -361,7 +361,9 @@ def test_train_crw_deterministic_and_registered():
     from graphcl.methods.crw import train_crw
 
     data = sbm([15, 15], p_in=0.3, p_out=0.03, num_features=6, seed=0)
-    cfg = dict(load_config("crw"), epochs=3, hidden=8)
+    # a trained 1-layer SAGE with a projection head (session 4's default); the hops default is tested below
+    cfg = dict(load_config("crw"), epochs=3, hidden=8, encoder="sage", num_layers=1, projection=True, lr=0.001,
+               clean_anchor=False, neighborhood_weight=0.0)
     a = train_crw(data, cfg, seed=1)
     b = train_crw(data, cfg, seed=1)
     assert torch.equal(a["embedding"], b["embedding"])
@@ -379,3 +381,147 @@ def test_train_crw_deterministic_and_registered():
     assert torch.equal(s1["embedding"], s2["embedding"]) and s1["embedding"].shape == (30, 8)
     sw = train_crw(data, dict(cfg, p_swap_feature=0.2), seed=2)
     assert all(math.isfinite(h["loss"]) for h in sw["history"])
+
+
+# ------------------------------------------------------------------ neighbourhood cycle
+def _nbh_reference(za, zb, ea, eb, tau):
+    """Float64 explicit matrices: A W_b B restricted to the closed neighbourhoods of a."""
+    n_a, n_b = za.size(0), zb.size(0)
+    a, b = F.normalize(za.double(), dim=1), F.normalize(zb.double(), dim=1)
+    fwd, bwd = torch.softmax(a @ b.t() / tau, 1), torch.softmax(b @ a.t() / tau, 1)
+    adj_b = torch.eye(n_b, dtype=torch.float64)
+    adj_b[eb[0], eb[1]] = 1.0
+    step = adj_b / adj_b.sum(1, keepdim=True)
+    closed = torch.eye(n_a, dtype=torch.float64)
+    closed[ea[0], ea[1]] = 1.0
+    land = fwd @ step @ bwd
+    nbh = -(land * closed).sum(1).log().mean()
+    ret = -(fwd @ bwd).diagonal().log().mean()
+    return nbh, ret
+
+
+def test_crw_neighborhood_equals_dense_reference_and_palindrome():
+    from graphcl.losses.crw import crw_neighborhood
+
+    za, zb = torch.randn(12, 5, generator=_gen(1)), torch.randn(12, 5, generator=_gen(2))
+    ea, eb = _random_graph(12, 30, 3), _random_graph(12, 20, 4)
+    nbh, ret = crw_neighborhood(za, zb, ea, eb, tau=0.3, with_return=True)
+    ref_nbh, ref_ret = _nbh_reference(za, zb, ea, eb, 0.3)
+    assert abs(float(nbh) - float(ref_nbh)) < 1e-5 and abs(float(ret) - float(ref_ret)) < 1e-5
+    assert abs(float(ret) - float(crw([za, zb], tau=0.3))) < 1e-5  # the palindrome term is crw's loss
+    assert float(crw_neighborhood(za, zb, ea, eb, tau=0.3)) == float(nbh)
+
+
+def test_crw_neighborhood_identical_views_zero_and_penalises_a_swap():
+    """Identical views with tau -> 0 return to the start's neighbourhood surely; a swapped pair that the
+    palindrome cannot see (its return loss stays ~0) is penalised by the neighbourhood cycle."""
+    from graphcl.losses.crw import crw_neighborhood
+
+    n = 6
+    path = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 4, 4, 5], [1, 0, 2, 1, 3, 2, 4, 3, 5, 4]])
+    z = torch.eye(n)
+    assert float(crw_neighborhood(z, z, path, path, tau=0.01)) < 1e-6
+    zb = z[[5, 1, 2, 3, 4, 0]]  # nodes 0 and 5 (far apart) carry each other's embedding in b
+    nbh, ret = crw_neighborhood(z, zb, path, path, tau=0.01, with_return=True)
+    # 0 and 5 land in their neighbourhood w.p. 1/2, their neighbours 1 and 4 w.p. 2/3, nodes 2 and 3 surely
+    assert float(ret) < 1e-6 and abs(float(nbh) - (2 * math.log(2) + 2 * math.log(1.5)) / 6) < 1e-5
+    # non-lazy step: 0 and 5 never land in their neighbourhood (-log eps), 1 and 4 w.p. 1/2
+    assert float(crw_neighborhood(z, z, path, path, tau=0.01, lazy=False)) < 1e-6
+    strict = crw_neighborhood(z, zb, path, path, tau=0.01, lazy=False)
+    assert abs(float(strict) - (2 * -math.log(1e-20) + 2 * math.log(2)) / 6) < 1e-4
+    # an isolated node of b stays put in the non-lazy walk (its row still sums to 1)
+    iso = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+    assert float(crw_neighborhood(z[:4], z[:4], iso, iso, tau=0.01, lazy=False)) < 1e-6
+
+
+def test_crw_neighborhood_gradients_dropout_and_errors():
+    from graphcl.losses.crw import crw_neighborhood
+
+    za = torch.randn(10, 4, generator=_gen(0), requires_grad=True)
+    zb = torch.randn(10, 4, generator=_gen(1))
+    ei = _random_graph(10, 20, 2)
+    loss = crw_neighborhood(za, zb, ei, ei, tau=0.01, edge_dropout=0.3, generator=_gen(5))
+    loss.backward()
+    assert torch.isfinite(za.grad).all() and float(za.grad.norm()) > 0
+    again = crw_neighborhood(za, zb, ei, ei, tau=0.01, edge_dropout=0.3, generator=_gen(5))
+    assert float(again.detach()) == float(loss.detach())
+    with pytest.raises(ValueError, match="edge_index_b"):
+        crw_neighborhood(za, zb, ei, torch.tensor([[0], [12]]), tau=0.1)
+    with pytest.raises(ValueError, match="tau"):
+        crw_neighborhood(za, zb, ei, ei, tau=0.0)
+
+
+def test_hop_encoder_blocks_and_scales():
+    from graphcl.methods.crw import CRWModel, HopEncoder
+
+    n = 8
+    ei = _random_graph(n, 14, 6)
+    x = torch.randn(n, 5, generator=_gen(3))
+    enc = HopEncoder(5, 4, hops=2)
+    out = enc(x, ei)
+    assert out.shape == (n, 12)
+    # block k = normalize(P^k x W_k) with P the row-normalised adjacency (dense reference)
+    adj = torch.zeros(n, n)
+    adj[ei[0], ei[1]] = 1.0
+    prop = adj / adj.sum(1, keepdim=True).clamp_min(1)
+    for k in range(3):
+        ref = F.normalize(torch.linalg.matrix_power(prop, k) @ x @ enc.lins[k].weight.t(), dim=1)
+        assert torch.allclose(out[:, 4 * k:4 * (k + 1)], ref, atol=1e-5)
+    with torch.no_grad():
+        enc.log_scale.copy_(torch.log(torch.tensor([1.0, 2.0, 0.5])))
+    scaled = enc(x, ei)
+    hub = int(adj.sum(1).argmax())  # a node with neighbours (an isolated node's hop blocks are zero)
+    assert torch.allclose(scaled.view(n, 3, 4).norm(dim=2)[hub], torch.tensor([1.0, 2.0, 0.5]), atol=1e-5)
+    xs = (torch.rand(n, 50, generator=_gen(4)) < 0.05).float()  # sparse path = dense path
+    enc2 = HopEncoder(50, 4, hops=1)
+    dense = torch.cat([F.normalize(xs @ enc2.lins[0].weight.t(), dim=1),
+                       F.normalize(prop @ xs @ enc2.lins[1].weight.t(), dim=1)], 1)
+    assert torch.allclose(enc2(xs, ei), dense, atol=1e-5)
+    assert CRWModel(5, hidden=4, encoder="hops", num_layers=1, projection=False)(x, ei).shape == (n, 8)
+    with pytest.raises(ValueError, match="encoder"):
+        CRWModel(5, hidden=4, encoder="mlp")
+
+
+def test_train_crw_neighborhood_cycle_and_clean_anchor():
+    from graphcl.config import load_config
+    from graphcl.data import sbm
+    from graphcl.methods.crw import train_crw
+
+    data = sbm([15, 15], p_in=0.3, p_out=0.03, num_features=6, seed=0)
+    cfg = dict(load_config("crw"), epochs=3, hidden=8, lr=0.001, lazy_step=True)
+    assert cfg["encoder"] == "hops" and cfg["clean_anchor"] and cfg["neighborhood_weight"] > 0
+    a, b = train_crw(data, cfg, seed=3), train_crw(data, cfg, seed=3)
+    assert torch.equal(a["embedding"], b["embedding"]) and a["embedding"].shape == (30, 24)
+    # lr 0 (the default): the projections keep their initialisation, only the block scales move
+    frozen = train_crw(data, dict(cfg, lr=0.0, lazy_step=False), seed=3)["model"].encoder
+    from graphcl.methods.crw import CRWModel
+    from graphcl.utils import seed_everything
+
+    seed_everything(3)
+    init = CRWModel(6, 8, "hops", 2, "prelu", False).encoder
+    assert all(torch.equal(p, q) for p, q in zip(frozen.lins.parameters(), init.lins.parameters()))
+    assert not torch.equal(frozen.log_scale, init.log_scale)
+    h = a["history"][0]
+    assert abs(h["loss"] - h["return"] - h["neighborhood"]) < 1e-4 and h["grad_norm"] > 0
+    three = train_crw(data, dict(cfg, num_views=3), seed=3)  # separate (non-shared) terms
+    assert all(math.isfinite(r["neighborhood"]) for r in three["history"])
+    with pytest.raises(ValueError, match="neighborhood_weight"):
+        train_crw(data, dict(cfg, neighborhood_weight=-1.0), seed=0)
+
+
+def test_flip_feature_entries_moves_exactly_p_of_the_non_zeros():
+    from graphcl.eval.matching import flip_feature_entries
+    from graphcl.methods.crw import crw_views
+
+    x = (torch.rand(30, 40, generator=_gen(0)) < 0.2).float()
+    nnz = int(x.sum())
+    y = flip_feature_entries(x, 0.25, generator=_gen(1))
+    assert int(y.sum()) == nnz and int((x * (1 - y)).sum()) == round(0.25 * nnz)
+    assert torch.equal(y, flip_feature_entries(x, 0.25, generator=_gen(1)))
+    with pytest.raises(ValueError, match="binary"):
+        flip_feature_entries(x * 0.5, 0.1)
+    ei = _random_graph(30, 60, 1)
+    cfg = {"p_drop_edge": 0.0, "p_add_edge": 0.0, "p_drop_feature": 0.0, "p_mask_feature": 0.0, "p_flip_feature": 0.25,
+           "p_swap_feature": 0.0, "p_zero_feature": 0.0, "view_features": "given"}
+    xv, _ = crw_views(x, ei, cfg, _gen(1))
+    assert torch.equal(xv, y)

@@ -29,7 +29,8 @@ from graphcl.validation import (
     check_probability,
 )
 
-__all__ = ["correspondence_hits", "perturbed_copy", "structural_features", "swap_feature_rows"]
+__all__ = ["correspondence_hits", "flip_feature_entries", "perturbed_copy", "structural_features",
+           "swap_feature_rows"]
 
 FEATURE_NOISE = ("entries", "entries+rows")
 
@@ -87,6 +88,26 @@ def correspondence_hits(
     out["protocol"] = (f"every node of A ranks all {zb.size(0)} nodes of B by {metric} similarity; Hits@k = fraction "
                        "whose true counterpart is in the top k (ties broken uniformly at random, in expectation)")
     return out
+
+
+def flip_feature_entries(x: Tensor, p: float, *, generator: torch.Generator | None = None) -> Tensor:
+    """Binary ``x``: ``round(p * nnz)`` random non-zero entries set to 0 and as many random zero entries set to 1.
+
+    The entry noise of :func:`perturbed_copy` (the number of non-zeros is kept).
+
+    Example:
+        >>> x = torch.eye(4)
+        >>> y = flip_feature_entries(x, 0.5, generator=torch.Generator().manual_seed(0))
+        >>> int(y.sum()), int((y * x).sum())
+        (4, 2)
+    """
+    if not isinstance(x, Tensor) or x.dim() != 2:
+        raise TypeError("x must be a [N, F] tensor")
+    p = check_probability(p, "p")
+    check_generator(generator, x.device)
+    if not bool(((x == 0) | (x == 1)).all()):
+        raise ValueError("x must be binary (0/1 entries) for entry flips")
+    return _flip_entries(x, p, generator)
 
 
 def _flip_entries(x: Tensor, p: float, generator: torch.Generator | None) -> Tensor:

@@ -8,7 +8,7 @@ Example:
     torch.Size([])
 """
 
-from graphcl.losses.crw import crw, crw_bipartite
+from graphcl.losses.crw import crw, crw_bipartite, crw_neighborhood
 from graphcl.losses.infonce import BLOCK_ELEMENTS, MAX_BLOCK, default_block_size, infonce, infonce_dense
 from graphcl.losses.metrics import alignment, uniformity
 from graphcl.losses.pamc import dec_soft_assignment, dec_target_distribution, meta_nodes, pamc_loss, rhop_positives
@@ -23,6 +23,7 @@ __all__ = [
     "uniformity",
     "crw",
     "crw_bipartite",
+    "crw_neighborhood",
     "dec_soft_assignment",
     "dec_target_distribution",
     "rhop_positives",

@@ -35,7 +35,8 @@ from torch import Tensor
 from graphcl.similarity import topk_similar
 from graphcl.validation import check_edge_index, check_generator, check_positive_int, check_probability
 
-__all__ = ["crw", "crw_bipartite", "crw_transition", "crw_return_probabilities", "neighbor_candidates"]
+__all__ = ["crw", "crw_bipartite", "crw_neighborhood", "crw_transition", "crw_return_probabilities",
+           "neighbor_candidates"]
 
 #: Added to return probabilities before the log (as the reference code), so the loss stays finite.
 DEFAULT_EPS = 1e-20
@@ -319,6 +320,84 @@ def crw_bipartite(
     cand_ba = candidates if pair is None else [(pair[0][1], pair[0][0])]
     back = crw([zb, za], tau, edge_dropout, candidates=cand_ba, normalize=normalize, eps=eps, generator=generator)
     return 0.5 * (loss + back)
+
+
+def crw_neighborhood(
+    za: Tensor,
+    zb: Tensor,
+    edge_index_a: Tensor,
+    edge_index_b: Tensor,
+    tau: float = 0.07,
+    edge_dropout: float = 0.0,
+    *,
+    normalize: bool = True,
+    eps: float = DEFAULT_EPS,
+    with_return: bool = False,
+    lazy: bool = True,
+    generator: torch.Generator | None = None,
+) -> Tensor | tuple[Tensor, Tensor]:
+    """Cycle through the graph: ``a -> b`` by affinity, one lazy graph step in ``b``, back to ``a``.
+
+    Rows of ``za``/``zb`` are the nodes of two views of one graph (``edge_index_a``,
+    ``edge_index_b``: their edges, both directions). A walker leaves node ``i`` of
+    ``a`` (transition ``A = softmax_row(Za Zb^T / tau)``), takes one step of the lazy
+    random walk on ``b``'s graph (``W_b = D^-1 (A_b + I)``), and returns to ``a``
+    (``B = softmax_row(Zb Za^T / tau)``, dropped separately). It must land in the
+    closed neighbourhood ``N[i]`` of its start: loss
+    ``-mean_i log(sum_{j in N[i]} (A W_b B)[i, j] + eps)``. Unlike the palindrome
+    ``a -> b -> a``, which any consistent one-to-one matching satisfies (e.g. one that
+    follows a node's features to whichever node carries them in ``b``), this cycle is
+    only satisfied when the matching also maps neighbourhoods onto neighbourhoods.
+    Dense ``N x N`` transitions (memory ``O(N^2)``); no ``N^3`` product is formed.
+    ``lazy=False``: the graph step always moves to a neighbour (``W_b = D^-1 A_b``; a node
+    without neighbours in ``b`` stays put). The lazy walk lets a walker that followed a
+    node's features to the wrong node return through the self-loop, which bounds that
+    node's penalty by ``log(deg + 1)``; the non-lazy walk does not.
+    ``with_return=True`` returns ``(loss, palindrome)`` where ``palindrome`` is the
+    return loss ``-mean_i log((A B)[i, i] + eps)`` of the same transitions (what
+    :func:`crw` gives for ``[za, zb]``), so both share one affinity matrix.
+
+    Example:
+        >>> z = torch.eye(3)
+        >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> float(crw_neighborhood(z, z, ei, ei, tau=0.01)) < 1e-6
+        True
+    """
+    from graphcl.sparse import normalized_adjacency, spmm
+
+    if not (isinstance(eps, (int, float)) and eps >= 0):
+        raise ValueError(f"eps must be a number >= 0, got {eps!r}")
+    a, b = _check_embeddings([za, zb])
+    tau = _check_tau(tau)
+    p = check_probability(edge_dropout, "edge_dropout")
+    check_generator(generator, a.device)
+    na = check_edge_index(edge_index_a, a.size(0), "edge_index_a")
+    nb = check_edge_index(edge_index_b, b.size(0), "edge_index_b")
+    if normalize:
+        a, b = F.normalize(a, dim=1), F.normalize(b, dim=1)
+    logits = (a @ b.t()) / tau
+    fwd = torch.softmax(_dropout_logits(logits, None, p, generator), dim=1)  # [Na, Nb]
+    bwd = torch.softmax(_dropout_logits(logits.t(), None, p, generator), dim=1)  # [Nb, Na]
+    eb = edge_index_b[:, edge_index_b[0] != edge_index_b[1]].long()
+    if not lazy:  # self-loops only where a node has no neighbour, so every row sums to 1
+        alone = torch.ones(nb, dtype=torch.bool, device=a.device)
+        alone[eb[0]] = False
+        stay = alone.nonzero().flatten()
+        eb = torch.cat([eb, torch.stack([stay, stay])], 1)
+    w_b = normalized_adjacency(eb, nb, add_self_loops=lazy, kind="rw").to(a.dtype)  # rows sum to 1
+    q = spmm(w_b.t().coalesce(), fwd.t().contiguous()).t()  # A W_b = (W_b^T A^T)^T, [Na, Nb]
+    ea = edge_index_a[:, edge_index_a[0] != edge_index_a[1]].long()
+    loops = torch.arange(na, device=a.device)
+    keys = torch.unique(torch.cat([ea[1], loops]) * na + torch.cat([ea[0], loops]))  # M_a^T, binary, self-loops
+    closed_t = torch.sparse_coo_tensor(torch.stack([keys // na, keys % na]),
+                                       torch.ones(keys.numel(), dtype=a.dtype, device=a.device), (na, na),
+                                       is_coalesced=True, check_invariants=False)
+    r_t = spmm(closed_t, bwd.t().contiguous())  # (B M_a)^T = M_a^T B^T, [Na, Nb]
+    ret = (q * r_t).sum(1)  # diag(A W_b B M_a)
+    loss = -(ret + eps).log().mean()
+    if not with_return:
+        return loss
+    return loss, -((fwd * bwd.t()).sum(1) + eps).log().mean()
 
 
 # ------------------------------------------------------------------------ candidates

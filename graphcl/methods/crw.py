@@ -17,6 +17,20 @@ only the return to the start is supervised. With ``view_features: structural``
 the view's own edges (:func:`graphcl.eval.matching.structural_features`), so the
 views are perturbed the way a noisy copy of the graph is.
 
+With ``clean_anchor`` frame 0 is the unperturbed graph. With
+``neighborhood_weight > 0`` the loss adds the cycle through the graph
+(:func:`graphcl.losses.crw.crw_neighborhood`: view 0 -> view 1 -> one graph step
+in view 1 -> back to view 0, which must land in the start's closed neighbourhood;
+``lazy_step`` chooses a lazy or a strict graph step). A palindrome is satisfied by
+any consistent matching, including one that follows a node's features to the node
+that carries them in the other view (row swaps); the cycle through the graph is not.
+``p_flip_feature`` moves that fraction of binary feature entries (the entry noise of
+the correspondence benchmark). ``encoder: hops`` is :class:`HopEncoder` (the node's
+own features and its 1..k-hop neighbourhood means as separately normalised blocks
+with learnable scales, learning rate ``scale_lr``); with ``lr: 0`` its projections
+stay at their random initialisation and only the block scales, i.e. how much the
+node's own features count against its neighbourhood, are learned.
+
 Training runs through :func:`graphcl.train.fit`; the model after the last epoch
 is used (no test data touches model choice). Evaluation: linear probe on the
 frozen encoder outputs (:func:`graphcl.eval.linear_probe`) and node
@@ -30,25 +44,76 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from graphcl.config import setting
 from graphcl.losses import crw
+from graphcl.losses.crw import crw_neighborhood
 from graphcl.methods import RunContext, register
 from graphcl.nn import ENCODERS, ProjectionHead
 from graphcl.utils import make_generator, seed_everything
-from graphcl.validation import check_positive_int, check_probability
+from graphcl.validation import check_features, check_positive_int, check_probability
 
-__all__ = ["CRWModel", "crw_views", "train_crw", "run"]
+__all__ = ["CRWModel", "HopEncoder", "crw_views", "train_crw", "run"]
 
 _KEYS = ("encoder", "num_layers", "hidden", "activation", "projection", "lr", "weight_decay", "epochs", "num_views",
          "tau", "edge_dropout", "candidates", "symmetric", "p_drop_edge", "p_add_edge", "p_drop_feature",
-         "p_mask_feature", "p_swap_feature", "p_zero_feature", "view_features")
+         "p_mask_feature", "p_swap_feature", "p_zero_feature", "view_features", "clean_anchor", "neighborhood_weight",
+         "scale_lr", "p_flip_feature", "lazy_step")
 VIEW_FEATURES = ("given", "structural")
 
 
+class HopEncoder(nn.Module):
+    """Multi-hop encoder: block ``k`` is ``s_k * normalize(P^k X W_k)`` for ``k = 0 .. hops``, concatenated.
+
+    ``P = D^-1 A`` averages over the graph neighbours (isolated nodes get a zero
+    block), ``W_k`` are separate linear maps ``in -> hidden`` and ``s_k = exp(g_k)``
+    learnable block scales (initially 1). Block 0 sees the node's own features only,
+    block ``k`` its ``k``-hop neighbourhood, so training can weigh the node's own
+    features against its neighbourhood (and the cosine between two outputs is the
+    ``s_k^2``-weighted sum of the blocks' cosines). Output width ``(hops + 1) * hidden``.
+
+    Example:
+        >>> enc = HopEncoder(8, 16, hops=2)
+        >>> enc(torch.randn(4, 8), torch.tensor([[0, 1], [1, 2]])).shape
+        torch.Size([4, 48])
+    """
+
+    def __init__(self, in_dim: int, hidden: int, hops: int = 2) -> None:
+        super().__init__()
+        check_positive_int(in_dim, "in_dim")
+        check_positive_int(hidden, "hidden")
+        check_positive_int(hops, "hops", minimum=0)
+        self.hops, self.hidden = hops, hidden
+        self.out_dim = (hops + 1) * hidden
+        self.lins = nn.ModuleList(nn.Linear(in_dim, hidden, bias=False) for _ in range(hops + 1))
+        self.log_scale = nn.Parameter(torch.zeros(hops + 1))
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        """Node embeddings ``[N, (hops + 1) * hidden]``."""
+        from graphcl.sparse import normalized_adjacency, spmm
+
+        check_features(x, None, "x")
+        n = x.size(0)
+        ei = edge_index[:, edge_index[0] != edge_index[1]]
+        prop = normalized_adjacency(ei, n, kind="rw").to(x.dtype) if self.hops else None
+        blocks = []
+        sparse_x = x.to_sparse() if bool((x == 0).float().mean() > 0.9) else None  # bag-of-words inputs
+        for k, lin in enumerate(self.lins):
+            h = lin(x) if sparse_x is None else torch.sparse.mm(sparse_x, lin.weight.t())
+            for _ in range(k):
+                h = spmm(prop, h)
+            blocks.append(self.log_scale[k].exp() * F.normalize(h, dim=1))
+        return torch.cat(blocks, 1)
+
+
 class CRWModel(nn.Module):
-    """Encoder ``in -> 2h -> h`` (any of :data:`graphcl.nn.ENCODERS`) and an optional projection head.
+    """Encoder and an optional projection head.
+
+    ``encoder``: any of :data:`graphcl.nn.ENCODERS` (``in -> 2h -> h``, ``num_layers``
+    convolutions) or ``"hops"`` (:class:`HopEncoder` with ``num_layers`` hops, width
+    ``(num_layers + 1) * h``; ``activation`` unused).
 
     Example:
         >>> m = CRWModel(8, hidden=16)
@@ -59,11 +124,17 @@ class CRWModel(nn.Module):
     def __init__(self, in_dim: int, hidden: int = 256, encoder: str = "gcn", num_layers: int = 2,
                  activation: str = "prelu", projection: bool = True) -> None:
         super().__init__()
-        if encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {sorted(ENCODERS)}, got {encoder!r}")
+        if encoder not in ENCODERS and encoder != "hops":
+            raise ValueError(f"encoder must be one of {sorted(ENCODERS) + ['hops']}, got {encoder!r}")
         check_positive_int(hidden, "hidden")
-        self.encoder = ENCODERS[encoder](in_dim, 2 * hidden, hidden, num_layers=num_layers, activation=activation)
-        self.head = ProjectionHead(hidden, hidden, hidden) if projection else nn.Identity()
+        if encoder == "hops":
+            self.encoder = HopEncoder(in_dim, hidden, hops=num_layers)
+            width = self.encoder.out_dim
+        else:
+            self.encoder = ENCODERS[encoder](in_dim, 2 * hidden, hidden, num_layers=num_layers,
+                                             activation=activation)
+            width = hidden
+        self.head = ProjectionHead(width, width, width) if projection else nn.Identity()
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Encoder output (the evaluated embedding)."""
@@ -84,11 +155,12 @@ def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Gene
         torch.Size([2, 4])
     """
     from graphcl.augment import add_edge, drop_edge, dropout_feature, mask_feature, swap_feature_rows
-    from graphcl.eval.matching import structural_features
+    from graphcl.eval.matching import flip_feature_entries, structural_features
 
     p_de = check_probability(float(config.get("p_drop_edge", 0.0)), "p_drop_edge")
     p_ae = check_probability(float(config.get("p_add_edge", 0.0)), "p_add_edge")
     p_df = check_probability(float(config.get("p_drop_feature", 0.0)), "p_drop_feature")
+    p_ff = check_probability(float(config.get("p_flip_feature", 0.0)), "p_flip_feature")
     p_mf = check_probability(float(config.get("p_mask_feature", 0.0)), "p_mask_feature")
     p_sf = check_probability(float(config.get("p_swap_feature", 0.0)), "p_swap_feature")
     p_zf = check_probability(float(config.get("p_zero_feature", 0.0)), "p_zero_feature")
@@ -104,6 +176,8 @@ def crw_views(x: Tensor, edge_index: Tensor, config: dict, generator: torch.Gene
     if kind == "structural":
         return structural_features(ei, x.size(0)).to(x.dtype), ei
     xv = x
+    if p_ff > 0:  # binary features: p of the non-zeros moved to random zero entries (the benchmark's entry noise)
+        xv = flip_feature_entries(xv, p_ff, generator=generator)
     if p_df > 0:
         xv, _ = dropout_feature(xv, p_df, generator=generator)
     if p_mf > 0:
@@ -139,9 +213,9 @@ def train_crw(
         >>> from graphcl.data import sbm
         >>> from graphcl.config import load_config
         >>> g = sbm([20, 20], p_in=0.3, p_out=0.02, num_features=8, seed=0)
-        >>> cfg = dict(load_config("crw"), epochs=2, hidden=8)
+        >>> cfg = dict(load_config("crw"), epochs=2, hidden=8)  # hops encoder: 3 blocks of 8
         >>> train_crw(g, cfg)["embedding"].shape
-        torch.Size([40, 8])
+        torch.Size([40, 24])
     """
     from graphcl.train import fit
 
@@ -169,23 +243,51 @@ def train_crw(
     seed_everything(seed)
     model = CRWModel(xs[0].size(1), int(config["hidden"]), str(config["encoder"]), int(config["num_layers"]),
                      str(config["activation"]), bool(config["projection"])).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
+    scales = [q for name, q in model.named_parameters() if name.endswith("log_scale")]  # HopEncoder block scales
+    rest = [q for name, q in model.named_parameters() if not name.endswith("log_scale")]
+    groups = [{"params": rest}] + ([{"params": scales, "lr": float(config["scale_lr"]), "weight_decay": 0.0}]
+                                   if scales else [])
+    opt = torch.optim.Adam(groups, lr=float(config["lr"]), weight_decay=float(config["weight_decay"]))
     gen = make_generator(seed, device)
 
-    def step(epoch: int) -> float:
+    clean_anchor = bool(config["clean_anchor"])
+    nb_weight = float(config["neighborhood_weight"])
+    lazy = bool(config["lazy_step"])
+    if not nb_weight >= 0:
+        raise ValueError(f"neighborhood_weight must be >= 0, got {nb_weight!r}")
+
+    def step(epoch: int) -> dict[str, float]:
         model.train()
         opt.zero_grad(set_to_none=True)
         if snapshots is None:
             frames = [crw_views(xs[0], eis[0], config, gen) for _ in range(num_views)]
+            if clean_anchor:  # frame 0 is the unperturbed graph; the others are perturbed views of it
+                frames[0] = (xs[0], eis[0])
         else:
             frames = [crw_views(x, ei, config, gen) for x, ei in zip(xs, eis)]
         zs = [model.project(model(xv, ev)) for xv, ev in frames]
-        loss = crw(zs, tau, p_drop, candidates=cand, generator=gen)
-        if bool(config["symmetric"]):
-            loss = 0.5 * (loss + crw(zs[::-1], tau, p_drop, candidates=cand, generator=gen))
+        shared = nb_weight > 0 and len(zs) == 2 and cand is None and not bool(config["symmetric"])
+        if shared:  # one affinity matrix for both terms
+            nbh, ret = crw_neighborhood(zs[0], zs[1], frames[0][1], frames[1][1], tau, p_drop, with_return=True,
+                                        lazy=lazy, generator=gen)
+        else:
+            ret = crw(zs, tau, p_drop, candidates=cand, generator=gen)
+            if bool(config["symmetric"]):
+                ret = 0.5 * (ret + crw(zs[::-1], tau, p_drop, candidates=cand, generator=gen))
+            if nb_weight > 0:
+                nbh = sum(crw_neighborhood(zs[t], zs[t + 1], frames[t][1], frames[t + 1][1], tau, p_drop,
+                                           lazy=lazy, generator=gen) for t in range(len(zs) - 1)) / (len(zs) - 1)
+        loss = ret
+        out = {"return": ret.item()}
+        if nb_weight > 0:
+            loss = loss + nb_weight * nbh
+            out["neighborhood"] = nbh.item()
         loss.backward()
+        grads = [q.grad.norm() for q in model.parameters() if q.grad is not None]
+        out["grad_norm"] = float(torch.stack(grads).norm()) if grads else 0.0
         opt.step()
-        return loss.item()
+        out["loss"] = loss.item()
+        return out
 
     result = fit(step, epochs, state={"model": model, "opt": opt}, checkpoint=checkpoint, resume=resume,
                  generators={"views": gen}, progress=progress, desc="crw")
@@ -209,7 +311,7 @@ def embed(model: CRWModel, x: Tensor, edge_index: Tensor) -> Tensor:
         return model(x.to(device=p.device, dtype=torch.float32), edge_index.to(p.device)).float().cpu()
 
 
-@register("crw", description="CRW-GCL: contrastive random walk between graph views, GCN encoder; "
+@register("crw", description="CRW-GCL: contrastive random walk between graph views, hop encoder; "
           "linear probe + node correspondence", default_dataset="cora")
 def run(dataset: str, config: dict, ctx: RunContext) -> dict:
     from graphcl.data import load
