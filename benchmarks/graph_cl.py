@@ -41,11 +41,21 @@ Usage:
     python benchmarks/graph_cl.py --datasets mutag,proteins,imdb-binary --seeds 5 --selection inner_cv
     python benchmarks/graph_cl.py --merge benchmarks/results/graph_cl_mutag.json ...   # -> graph_cl.json
     python benchmarks/graph_cl.py --svm-speed proteins   # sklearn vs precomputed-kernel SVM, same embedding
+    python benchmarks/graph_cl.py --datasets mutag --methods sega --tree-builder reference \
+        --baseline benchmarks/results/graph_cl.json   # SEGA with the reference tree builder vs stored GraphCL runs
+
+``--tree-builder reference`` (output ``graph_cl_reftree_<datasets>.json``) builds SEGA's trees with
+graphcl.augment.coding_tree_reference (SEGA's codingTree.py algorithm) instead of the config's builder; the
+current (greedy) builder is then timed too, interleaved repeat by repeat, and both trees' mean structural
+entropy is recorded. ``--baseline PATH`` (with ``--methods sega``) pairs SEGA with the GraphCL runs stored in
+an earlier report of this script (same seeds, same protocol; its GraphCL config must equal the current one up
+to ``svm_impl``) instead of re-training GraphCL; no time-per-epoch ratio is given then.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
 import sys
@@ -54,9 +64,10 @@ from pathlib import Path
 
 import torch
 
+from graphcl.augment import structural_entropy
 from graphcl.config import load_config
 from graphcl.methods.graphcl_tu import _labels, evaluate_embeddings, graphcl_candidates, prepare_graphs, train_graphcl
-from graphcl.methods.sega import prepare_trees, sega_candidates, train_sega
+from graphcl.methods.sega import TREE_BUILDERS, prepare_trees, sega_candidates, train_sega
 from graphcl.utils import atomic_write_json, machine_info, resolve_device
 
 PAPER = {"mutag": 86.80, "proteins": 74.39, "nci1": 77.87, "imdb-binary": 71.14}  # GraphCL paper, Table 4
@@ -90,6 +101,7 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 def _summary(name: str, runs: list[dict], diagnostics: bool) -> list[dict]:
     rows = []
     case = name.upper()
+    stored = any("source" in r[impl] for r in runs for impl in ("graphcl", "sega") if impl in r)
     for impl in ("graphcl", "sega"):
         accs = [r[impl]["accuracy"] for r in runs if impl in r]
         if not accs:
@@ -102,9 +114,12 @@ def _summary(name: str, runs: list[dict], diagnostics: bool) -> list[dict]:
             row["chosen_candidate_counts"] = {c: picks.count(c) for c in dict.fromkeys(picks)}
         rows.append(row)
         times = [t for r in runs if impl in r for t in r[impl]["epoch_times"]]
+        sources = sorted({r[impl]["source"] for r in runs if impl in r and "source" in r[impl]})
+        note = (f"median over epochs and seeds of the stored runs in {', '.join(sources)}, not timed in this run"
+                if sources else "median over epochs and seeds, the other method not trained in this run" if stored
+                else "median over epochs and seeds, interleaved with the other method")
         rows.append({"case": case, "impl": impl, "metric": "time_per_epoch",
-                     "value": round(statistics.median(times), 4), "unit": "s",
-                     "note": "median over epochs and seeds, interleaved with the other method"})
+                     "value": round(statistics.median(times), 4), "unit": "s", "note": note})
     paired = [r["sega"]["accuracy"] - r["graphcl"]["accuracy"] for r in runs if "sega" in r and "graphcl" in r]
     if paired:
         m, s = _mean_std(paired)
@@ -129,6 +144,35 @@ def _epoch_ratio(runs: list[dict]) -> float | None:
     st = statistics.median([t for r in runs for t in r["sega"]["epoch_times"]])
     gt = statistics.median([t for r in runs for t in r["graphcl"]["epoch_times"]])
     return round(st / gt, 3)
+
+
+def _load_json(path: str) -> dict:
+    with open(path) as f:
+        return json.load(f)
+
+
+def _baseline_runs(baseline: dict, name: str, cfgs: dict) -> dict[int, dict]:
+    """GraphCL entries of an earlier report by seed, after checking its GraphCL config matches ours."""
+    if name not in baseline.get("runs", {}):
+        raise SystemExit(f"--baseline has no runs of {name}")
+    theirs = baseline["config"]["per_dataset"][name]["configs"]["graphcl"]
+    ours = load_config("graphcl", name)
+    # keys added to graphcl.yaml since that report (selection options) are not compared: it ran selection none
+    diff = sorted(k for k in theirs if k != "svm_impl" and theirs[k] != ours.get(k))
+    if cfgs["sega"]["selection"] != "none" or theirs.get("selection", "none") != "none":
+        diff.append("selection")
+    svm = {k: cfgs["sega"][k] for k in ("svm_folds", "svm_seeds", "svm_inner_folds", "svm_C_grid")}
+    diff += sorted(k for k, v in svm.items() if theirs.get(k) != v)
+    if diff:
+        raise SystemExit(f"--baseline GraphCL config of {name} differs from the current one in {diff}")
+    return {int(r["seed"]): r["graphcl"] for r in baseline["runs"][name] if "graphcl" in r}
+
+
+def _mean_entropy(tgraphs: list, height: int) -> float:
+    """Mean structural entropy (bits) of the coding trees attached to ``tgraphs``."""
+    vals = [structural_entropy(d.edge_index, d.num_nodes, [d[f"tree_batch_{l}"] for l in range(height)])
+            for d in tgraphs]
+    return round(statistics.fmean(vals), 4)
 
 
 def merge(paths: list[str], out: Path) -> dict:
@@ -247,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-scale", action="store_true", help="ignore SCALE (full seeds and SVM grid everywhere)")
+    ap.add_argument("--tree-builder", default=None, choices=TREE_BUILDERS,
+                    help="SEGA's coding-tree builder (default: the config's tree_builder)")
+    ap.add_argument("--baseline", default=None, metavar="JSON",
+                    help="with --methods sega: take GraphCL's runs (paired by seed) from this earlier report")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--merge", nargs="+", default=None, help="merge these per-dataset JSON reports and exit")
@@ -265,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
     suffix = "quick" if args.quick else "_".join(d.replace("-", "") for d in datasets)
     if args.selection == "inner_cv":
         suffix = f"select_{suffix}"
+    if args.tree_builder == "reference":
+        suffix = f"reftree_{suffix}"
+    baseline = None
+    if args.baseline:
+        if "graphcl" in methods:
+            ap.error("--baseline replaces GraphCL's training: use it with --methods sega")
+        baseline = _load_json(args.baseline)
     out = Path(args.out or f"benchmarks/results/graph_cl_{suffix}.json")
     protocol = ("frozen graph embeddings after the final epoch, RBF SVM, stratified 10-fold CV, C chosen by inner "
                 "CV on each outer training part, CV seed = training seed; ")
@@ -273,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
                     "config": {"command": " ".join(["benchmarks/graph_cl.py", *(argv or sys.argv[1:])]),
                                "quick": args.quick, "datasets": datasets, "methods": methods,
                                "threads": args.threads, "device": str(device), "selection": args.selection,
+                               "tree_builder": args.tree_builder, "baseline": args.baseline,
                                "protocol": protocol, "per_dataset": {}},
                     "rows": [], "ratios": {}, "runs": {}}
     print(f"{'dataset':12s} {'seed':>4s} {'method':8s} {'acc %':>7s} {'epoch s':>8s} {'train s':>8s} {'eval s':>7s}")
@@ -285,14 +341,22 @@ def main(argv: list[str] | None = None) -> int:
             cfg = dict(load_config(m, name), **svm, svm_impl=args.svm_impl, selection=args.selection)
             if args.quick:
                 cfg.update(QUICK)
+            if m == "sega" and args.tree_builder:
+                cfg["tree_builder"] = args.tree_builder
             cfgs[m] = cfg
         graphs = prepare_graphs(name, str(next(iter(cfgs.values()))["features"]))
         y = _labels(graphs)
-        trees, pre_times = None, []
+        trees, pre_times, greedy_times, greedy_trees = None, [], [], None
         if "sega" in methods:
+            height, builder = int(cfgs["sega"]["tree_height"]), str(cfgs["sega"]["tree_builder"])
             for _ in range(max(1, args.precompute_repeats)):
-                trees = prepare_trees(graphs, int(cfgs["sega"]["tree_height"]), int(cfgs["sega"]["max_degree"]))
+                torch.set_num_threads(args.threads)
+                trees = prepare_trees(graphs, height, int(cfgs["sega"]["max_degree"]), builder)
                 pre_times.append(trees[1])
+                if builder != "greedy":  # the current builder, timed interleaved for comparison
+                    greedy_trees = prepare_trees(graphs, height, int(cfgs["sega"]["max_degree"]), "greedy")
+                    greedy_times.append(greedy_trees[1])
+        base_runs = _baseline_runs(baseline, name, cfgs) if baseline is not None else {}
         seed_list = list(range(args.seed_start, args.seed_start + n_seeds))
         report["config"]["per_dataset"][name] = {"seeds": seed_list, "graphs": len(graphs),
                                                  "scaled": scale, "configs": cfgs}
@@ -333,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
                 run[m] = entry
                 print(f"{name:12s} {seed:4d} {m:8s} {_pct(res['accuracy']):7.2f} "
                       f"{statistics.median(tr['epoch_times']):8.3f} {train_s:8.1f} {eval_s:7.1f}", flush=True)
+            if base_runs:
+                if seed not in base_runs:
+                    raise SystemExit(f"--baseline has no GraphCL run of {name} seed {seed}")
+                run["graphcl"] = dict(base_runs[seed], source=args.baseline)
             runs.append(run)
             report["runs"][name] = runs
             rows = [r for r in report["rows"] if r["case"] != name.upper()]
@@ -341,12 +409,23 @@ def main(argv: list[str] | None = None) -> int:
                 report["rows"].append({"case": name.upper(), "impl": "sega", "metric": "tree_precompute",
                                        "value": round(statistics.median(pre_times), 4), "unit": "s",
                                        "height": int(cfgs["sega"]["tree_height"]), "graphs": len(graphs),
-                                       "repeats": len(pre_times)})
-            ratio = _epoch_ratio(runs)
+                                       "repeats": len(pre_times), "builder": builder,
+                                       "mean_structural_entropy": _mean_entropy(trees[0], height)})
+            if greedy_times:
+                report["rows"].append({"case": name.upper(), "impl": "sega[greedy]", "metric": "tree_precompute",
+                                       "value": round(statistics.median(greedy_times), 4), "unit": "s",
+                                       "height": height, "graphs": len(graphs), "repeats": len(greedy_times),
+                                       "builder": "greedy", "note": "interleaved with the builder above",
+                                       "mean_structural_entropy": _mean_entropy(greedy_trees[0], height)})
+            ratio = None if base_runs else _epoch_ratio(runs)
             if ratio is not None:
                 report["ratios"][f"time_per_epoch sega/graphcl {name.upper()}"] = ratio
             report["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
             atomic_write_json(out, report)
+    gains = [r for r in report["rows"] if r["metric"] == "accuracy_gain"]
+    report["summary"] = {"datasets": len(gains), "sega_above_graphcl": sum(r["value"] > 0 for r in gains),
+                         "gains": {r["case"]: {"value": r["value"], "std": r["std"]} for r in gains}}
+    atomic_write_json(out, report)
     print()
     print(f"{'case':12s} {'impl':14s} {'metric':20s} {'value':>9s} {'std':>7s}")
     for r in report["rows"]:

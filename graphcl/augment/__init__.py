@@ -86,5 +86,6 @@ from graphcl.augment import community as _community  # noqa: E402
 from graphcl.augment import entropy as _entropy  # noqa: E402
 from graphcl.augment.community import *  # noqa: E402,F401,F403
 from graphcl.augment.entropy import *  # noqa: E402,F401,F403
+from graphcl.augment.entropy_reference import coding_tree_reference  # noqa: E402,F401
 
-__all__ += list(_community.__all__) + list(_entropy.__all__)
+__all__ += list(_community.__all__) + list(_entropy.__all__) + ["coding_tree_reference"]

@@ -102,6 +102,7 @@ __all__ = [
     "coding_tree",
     "coding_trees",
     "coding_tree_transform",
+    "attach_tree",
     "CodingTreeTransform",
     "precompute_coding_trees",
     "tree_parents",
@@ -847,7 +848,15 @@ def tree_level_graph(parents: list[Tensor]) -> list[Tensor]:
     return out[::-1]
 
 
-def _attach(data: Any, parents: list[Tensor]) -> Any:
+def attach_tree(data: Any, parents: list[Tensor]) -> Any:
+    """Copy of ``data`` carrying the coding tree ``parents`` as ``tree_batch_0..h-1`` and ``tree_height``.
+
+    Example:
+        >>> from torch_geometric.data import Data
+        >>> d = Data(edge_index=torch.tensor([[0, 1], [1, 0]]), num_nodes=2)
+        >>> attach_tree(d, coding_tree(d.edge_index, 2, 2)).tree_height
+        2
+    """
     out = data.clone()
     for l, p in enumerate(parents):
         out[f"tree_batch_{l}"] = p
@@ -865,7 +874,7 @@ def coding_tree_transform(data: Any, height: int) -> Any:
         (2, [0, 1], [0, 0])
     """
     ew = getattr(data, "edge_weight", None)
-    return _attach(data, coding_tree(data.edge_index, data.num_nodes, height, ew))
+    return attach_tree(data, coding_tree(data.edge_index, data.num_nodes, height, ew))
 
 
 class CodingTreeTransform:
@@ -915,6 +924,6 @@ def precompute_coding_trees(
             stop += 1
         chunk = data_list[start:stop]
         trees = coding_trees(chunk, height)
-        out.extend(_attach(d, t) for d, t in zip(chunk, trees))
+        out.extend(attach_tree(d, t) for d, t in zip(chunk, trees))
         start = stop
     return out

@@ -28,7 +28,8 @@ training (``dnodes``), the tree is the anchor of the one-directional NT-Xent
 epochs; embeddings of the original graphs in eval mode. Remaining differences,
 none of them a paper setting: the tree builder (:mod:`graphcl.augment.entropy`
 notes: entropy-decreasing merges and moves, identity levels when no growth
-helps, where the reference merges to one root, compresses, and always grows);
+helps, where the reference merges to one root, compresses, and always grows;
+``tree_builder: reference`` uses :func:`graphcl.augment.coding_tree_reference`, the reference's algorithm);
 self-loops on both views (:mod:`graphcl.methods.graphcl_tu` notes); Bernoulli
 node dropping (the reference drops exactly ``int(n / 10)``); batches reshuffled
 every epoch (the reference shuffles the dataset once).
@@ -58,7 +59,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
-from graphcl.augment.entropy import precompute_coding_trees, tree_level_graph
+from graphcl.augment.entropy import attach_tree, precompute_coding_trees, tree_level_graph
+from graphcl.augment.entropy_reference import coding_tree_reference
 from graphcl.augment.graph_views import resolve_augmentations
 from graphcl.methods import RunContext, register
 from graphcl.methods.graphcl_tu import (
@@ -79,7 +81,7 @@ from graphcl.utils import seed_everything
 from graphcl.validation import check_positive_int
 
 __all__ = ["TreeEncoder", "SEGAModel", "tree_inputs", "prepare_trees", "batch_parents", "train_sega",
-           "sega_candidates", "run", "EMBEDDINGS"]
+           "sega_candidates", "run", "EMBEDDINGS", "TREE_BUILDERS"]
 
 #: Embeddings SEGA can hand to the classifier.
 EMBEDDINGS = ("G", "T", "GT")
@@ -97,9 +99,18 @@ def tree_inputs(x: Tensor, edge_index: Tensor, max_degree: int = 100) -> Tensor:
     return torch.cat([x.float(), F.one_hot(deg, max_degree + 1).to(torch.float32)], dim=1)
 
 
-def prepare_trees(graphs: Sequence[Any], height: int = 5, max_degree: int = 100) -> tuple[list[Any], float]:
+#: Coding-tree builders (config key ``tree_builder``).
+TREE_BUILDERS = ("greedy", "reference")
+
+
+def prepare_trees(graphs: Sequence[Any], height: int = 5, max_degree: int = 100,
+                  builder: str = "greedy") -> tuple[list[Any], float]:
     """``graphs`` with their coding trees (``tree_batch_0..k-1``) and ``tree_x`` attached;
     also the wall time (s) of the tree precompute alone.
+
+    ``builder``: ``greedy`` (:func:`graphcl.augment.precompute_coding_trees`,
+    vectorised) or ``reference`` (:func:`graphcl.augment.coding_tree_reference`
+    per graph, SEGA's reference algorithm).
 
     Example:
         >>> from torch_geometric.data import Data
@@ -108,8 +119,14 @@ def prepare_trees(graphs: Sequence[Any], height: int = 5, max_degree: int = 100)
         >>> out[0].tree_x.shape, out[0].tree_height
         (torch.Size([3, 5]), 2)
     """
+    if builder not in TREE_BUILDERS:
+        raise ValueError(f"builder must be one of {TREE_BUILDERS}, got {builder!r}")
     t0 = time.perf_counter()
-    out = precompute_coding_trees(graphs, height)
+    if builder == "greedy":
+        out = precompute_coding_trees(graphs, height)
+    else:
+        out = [attach_tree(d, coding_tree_reference(d.edge_index, d.num_nodes, height, getattr(d, "edge_weight", None)))
+               for d in graphs]
     seconds = time.perf_counter() - t0
     for d in out:
         d.tree_x = tree_inputs(d.x, d.edge_index, max_degree)
@@ -220,7 +237,7 @@ def train_sega(graphs: Sequence[Any], config: dict, *, device: torch.device | st
         raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {config['embedding']!r}")
     height = int(config["tree_height"])
     if trees is None:
-        trees = prepare_trees(graphs, height, int(config["max_degree"]))
+        trees = prepare_trees(graphs, height, int(config["max_degree"]), str(config.get("tree_builder", "greedy")))
     tgraphs, precompute_s = trees
     if int(tgraphs[0].tree_height) != height:
         raise ValueError(f"trees have height {int(tgraphs[0].tree_height)}, config tree_height is {height}")
