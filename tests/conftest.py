@@ -16,6 +16,22 @@ def data_root() -> str:
     return root
 
 
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """Import a script of ``benchmarks/`` by name (``load_benchmark("rec")``) as a module, for tests of its helpers."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"_bench_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+
+    return load
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _graphcl_cache(tmp_path_factory: pytest.TempPathFactory):
     """Point GRAPHCL_CACHE into pytest's temporary directory unless the caller set it."""

@@ -403,20 +403,10 @@ def test_rbf_svm_nested_cv_constant_features_and_errors():
                                    "svm_impl": "liblinear"})
 
 
-def _load_benchmark():
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "graph_cl.py"
-    spec = importlib.util.spec_from_file_location("_graph_cl_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_benchmark_merge_concatenates_seed_chunks(tmp_path: Path):
+def test_benchmark_merge_concatenates_seed_chunks(tmp_path: Path, load_benchmark):
     import json
 
-    bench = _load_benchmark()
+    bench = load_benchmark("graph_cl")
 
     def report(seeds: list[int], gcl: list[float], sega: list[float]) -> dict:
         runs = [{"seed": s, "graphcl": {"accuracy": a, "epoch_times": [1.0, 1.0]},

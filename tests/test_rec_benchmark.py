@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
 
-def _load_benchmark():
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "rec.py"
-    spec = importlib.util.spec_from_file_location("_rec_bench", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_parse_grid_and_variants():
-    bench = _load_benchmark()
+def test_parse_grid_and_variants(load_benchmark):
+    bench = load_benchmark("rec")
     grid = bench.parse_grid(["lr=0.01, 0.02", "cl_weight=0.1"])
     assert grid == {"lr": ["0.01", "0.02"], "cl_weight": ["0.1"]}
     # keys the model's config lacks (lightgcn has no cl_weight) are left out for that model
@@ -31,8 +22,8 @@ def test_parse_grid_and_variants():
             bench.parse_grid([bad])
 
 
-def test_selection_summary_chooses_highest_mean_validation():
-    bench = _load_benchmark()
+def test_selection_summary_chooses_highest_mean_validation(load_benchmark):
+    bench = load_benchmark("rec")
 
     class Args:
         models = ["sgl"]
@@ -52,8 +43,8 @@ def test_selection_summary_chooses_highest_mean_validation():
     assert res["summary"]["sgl"]["choice"] == "cl_weight=0.2"
 
 
-def test_selection_run_records_no_test_figures(tmp_path: Path, data_root: str):
-    bench = _load_benchmark()
+def test_selection_run_records_no_test_figures(tmp_path: Path, data_root: str, load_benchmark):
+    bench = load_benchmark("rec")
     out = tmp_path / "select.json"
     assert bench.main(["--seeds", "0", "--models", "lightgcn", "--set", "epochs=1", "--set", "batch_size=8192",
                        "--grid", "lr=0.01,0.02", "--out", str(out)]) == 0
