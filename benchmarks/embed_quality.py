@@ -130,7 +130,7 @@ def deepwalk_part(args: argparse.Namespace, common: dict, device: torch.device, 
     cache = args.embedding_cache
     if cache and len(seeds) > 1 and "{seed}" not in cache:
         raise SystemExit("--embedding-cache needs a '{seed}' field when several --seeds are given")
-    dw_kw = dict(walks_per_node=10 if args.quick else 80, walk_length=args.dw_walk_steps)
+    dw_kw = dict(walks_per_node=2 if args.quick else 80, walk_length=args.dw_walk_steps)  # quick: a ~1 min smoke run
     settings = {"dataset": name, "dim": 128, "window": 10, "negative": args.negative, **dw_kw,
                 "walk_vertices": args.dw_walk_steps + 1, "backend": args.backend,
                 "trainer": args.trainer, "seeds": seeds, "num_shuffles": shuffles,
@@ -343,7 +343,7 @@ def main() -> None:
     if "node2vec" in args.parts:
         datasets = ["ppi"] if args.quick else args.n2v_datasets
         grid = [1.0, 4.0] if args.quick else args.grid
-        n2v_kw = (dict(walks_per_node=4, walk_length=40) if args.quick
+        n2v_kw = (dict(walks_per_node=1, walk_length=40) if args.quick
                   else dict(walks_per_node=10, walk_length=80))
         for name in datasets:
             ei, y = load_dataset(name)
