@@ -92,16 +92,16 @@ class HopEncoder(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
         """Node embeddings ``[N, (hops + 1) * hidden]``."""
-        from graphcl.sparse import normalized_adjacency, spmm
+        from graphcl.sparse import normalized_adjacency, sparse_features, sparse_linear, spmm
 
         check_features(x, None, "x")
         n = x.size(0)
         ei = edge_index[:, edge_index[0] != edge_index[1]]
         prop = normalized_adjacency(ei, n, kind="rw").to(x.dtype) if self.hops else None
         blocks = []
-        sparse_x = x.to_sparse() if bool((x == 0).float().mean() > 0.9) else None  # bag-of-words inputs
+        xs = sparse_features(x)  # bag-of-words inputs: sparse first products
         for k, lin in enumerate(self.lins):
-            h = lin(x) if sparse_x is None else torch.sparse.mm(sparse_x, lin.weight.t())
+            h = sparse_linear(xs, lin)
             for _ in range(k):
                 h = spmm(prop, h)
             blocks.append(self.log_scale[k].exp() * F.normalize(h, dim=1))

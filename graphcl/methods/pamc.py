@@ -24,7 +24,6 @@ embedding ``z`` is reported too (:func:`graphcl.eval.kmeans_eval`).
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -34,6 +33,7 @@ from torch import Tensor, nn
 from graphcl.config import setting
 from graphcl.losses import dec_soft_assignment, dec_target_distribution, pamc_loss, rhop_positives
 from graphcl.methods import RunContext, register
+from graphcl.sparse import sparse_features, sparse_linear
 from graphcl.utils import make_generator, seed_everything
 from graphcl.validation import check_features, check_positive_int
 
@@ -82,9 +82,7 @@ class PamCModel(nn.Module):
         O(nnz(x) * width) instead of O(N * in_dim * width) cost.
         """
         if x.layout != torch.strided:
-            first = self.encoder[0]
-            h = torch.sparse.mm(x, first.weight.t()) + first.bias
-            return self.encoder[1:](h)
+            return self.encoder[1:](sparse_linear(x, self.encoder[0]))
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
@@ -197,10 +195,7 @@ def train_pamc(
     pre_state = {kk: v.detach().cpu().clone() for kk, v in model.state_dict().items() if kk in ae_keys}
 
     # sparse bag-of-words features: the first layer as a sparse product (an exact rewrite of x @ W^T)
-    if x.numel() and float((x != 0).sum()) <= SPARSE_DENSITY * x.numel():
-        with warnings.catch_warnings():  # torch warns that sparse CSR support is beta
-            warnings.simplefilter("ignore", UserWarning)
-            x = x.to_sparse_csr()
+    x = sparse_features(x, SPARSE_DENSITY)
 
     # 2. cluster centres from k-means on the pre-trained embedding
     with torch.no_grad():
