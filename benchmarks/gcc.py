@@ -16,9 +16,11 @@ Parts (``--part``), each writing its own JSON so a long run keeps what it finish
   induced subgraph + eigenvector features + batching) and the share of a
   training epoch spent sampling (both modes), for the current sampler and the
   sampler of ``--baseline-rev`` (extraction and features loaded from that git
-  revision), interleaved in one process (medians of rounds); a cProfile
-  breakdown of one MoCo epoch; the features checked against a float64 NumPy
-  reference on real subgraphs (:func:`feature_check`).
+  revision), interleaved in one process (medians of rounds); a check that
+  both samplers give bit-identical pools for the same seeds
+  (:func:`identical_to_baseline`); a cProfile breakdown of one MoCo epoch; the
+  features checked against a float64 NumPy reference on real subgraphs
+  (:func:`feature_check`).
 * ``summary`` -> ``gcc.json``: the rows of the parts above.
 
 Evaluation: graphcl.eval.graph_classification_svm (RBF SVC, stratified
@@ -180,9 +182,10 @@ def part_pretrain(args, device, mode: str) -> dict:
     }
 
 
-# The build the speed part compares against: the session-4 base (session 3's sampler: stable-sort first
-# visits, hub bitmap, size-exact batched eigh). The session-3 run compared against 0d47c74.
-BASELINE_REV = "227a98b"
+# The build the speed part compares against: the session-5 base (session 4's sampler: restart walks by
+# excursion depth, one-buffer feature assembly; 30.8 % of a MoCo epoch idle, gcc_speed_idle.json).
+# Earlier runs compared against 227a98b (session 4, gcc_speed_idle.json) and 0d47c74 (session 3).
+BASELINE_REV = "bc6976d"
 _BASELINE_FILES = {"engine": "graphcl/walks/engine.py", "features": "graphcl/augment/subgraph_features.py"}
 
 
@@ -221,6 +224,23 @@ def _baseline_sampler(sampler, rev: str):
     old = BaselineSampler.__new__(BaselineSampler)
     old.__dict__.update(sampler.__dict__)
     return old
+
+
+def identical_to_baseline(sampler, old, seeds, num_batches: int = 16, batch_size: int = 32) -> dict:
+    """Whether ``sampler`` and the baseline sampler ``old`` give bit-identical pools (every field of every
+    query and key batch of :meth:`GCCSampler.sample_many`) for the same generator seeds."""
+    fields = ("edge_index", "batch", "ptr", "pos", "degree", "ego")
+    mismatches = []
+    for seed in seeds:
+        a = sampler.sample_many(num_batches, batch_size, torch.Generator().manual_seed(seed))
+        b = old.sample_many(num_batches, batch_size, torch.Generator().manual_seed(seed))
+        for i, (pa, pb) in enumerate(zip(a, b)):
+            for j, (x, y) in enumerate(zip(pa, pb)):
+                bad = [f for f in fields if not torch.equal(getattr(x, f), getattr(y, f))]
+                if bad or x.num_graphs != y.num_graphs:
+                    mismatches.append({"seed": seed, "batch": i, "view": ("query", "key")[j], "fields": bad})
+    return {"seeds": list(seeds), "pools": len(seeds), "num_batches": num_batches, "batch_size": batch_size,
+            "identical": not mismatches, "mismatches": mismatches[:10]}
 
 
 def feature_check(sampler, num_graphs: int, seed: int, gap: float = 1e-3) -> dict:
@@ -372,7 +392,7 @@ def part_speed(args, device) -> dict:
     pretrain_gcc(sampler, c, mode="moco", device=device, seed=args.seed)
     prof.disable()
     wanted = {"_rwr": "walk with restart", "rwr_induced_subgraphs": "walk + induced subgraph",
-              "contains": "hub pair tests", "subgraph_positional_features": "positional features (all)",
+              "_hub_pairs": "hub pair tests", "_positional_features": "positional features (all)",
               "linalg_eigh": "eigh", "fix_eigenvector_signs": "sign rule", "subgraph_batch": "features + batch",
               "_slice_batch": "slicing into batches", "sample_many": "sampling (all)", "one_step": "model step"}
     profile = {}
@@ -381,7 +401,12 @@ def part_speed(args, device) -> dict:
         if name in wanted:
             profile[wanted[name]] = profile.get(wanted[name], 0.0) + st[3]  # cumulative seconds
     print("profile (cProfile, cumulative s): " + ", ".join(f"{k} {v:.2f}" for k, v in profile.items()), flush=True)
-    # 4) features vs a float64 reference on real subgraphs
+    # 4) bit-identical instances: current and baseline samplers on the same seeds (MoCo-sized pools)
+    identical = None
+    if old is not None:
+        identical = identical_to_baseline(sampler, old, range(4), cfg["moco_pool_batches"], cfg["moco_batch_size"])
+        print(f"bit-identical to the baseline on {identical['pools']} pools: {identical['identical']}", flush=True)
+    # 5) features vs a float64 reference on real subgraphs
     check = feature_check(sampler, 64 if args.quick else 512, args.seed)
     print(f"features ({cfg['eig_dtype']}) vs float64 reference: {check}", flush=True)
     b1 = sampler.subgraphs(torch.arange(min(16, sampler.num_nodes)), torch.Generator().manual_seed(1))
@@ -390,7 +415,7 @@ def part_speed(args, device) -> dict:
     return {"rows": rows, "throughput_subgraphs_per_s": thr, "speedup_vs_baseline_median": speedup,
             "epoch_sampling": epoch, "sampling_seconds_ratio_vs_baseline": ratios,
             "profile_moco_epoch_s": profile, "feature_check": check,
-            "deterministic_same_seed": deterministic,
+            "deterministic_same_seed": deterministic, "bit_identical_to_baseline": identical,
             "load_average_1_5_15": {"start": load_start, "end": os.getloadavg()},
             "baseline": None if old is None else {"rev": args.baseline_rev, "files": list(_BASELINE_FILES.values())},
             "notes": "share = seconds sampling / seconds of the epoch (sampling + optimiser steps), one thread, no "

@@ -212,6 +212,39 @@ def test_sign_rule_deterministic_on_solver_sign_flips():
     assert torch.equal(feats, subgraph_positional_features(ei, torch.tensor([0, n]), k=8))
 
 
+def test_segment_peak_is_first_largest_magnitude_entry():
+    from graphcl.augment.subgraph_features import _segment_peak
+
+    gen = torch.Generator().manual_seed(0)
+    sizes = torch.tensor([3, 5, 1, 4, 6])
+    rows = torch.randint(-3, 4, (int(sizes.sum()), 4), generator=gen).double() / 4  # many ties in magnitude
+    rows[3:8, 2] = torch.tensor([0.5, -0.75, 0.75, 0.25, -0.75])  # ties of opposite signs: the first wins
+    start = torch.cumsum(sizes, 0) - sizes
+    wanted = torch.rand(5, 4, generator=gen) < 0.6
+    wanted[1, 2] = True
+    got = _segment_peak(rows, start, sizes, wanted)
+    assert got[1, 2] == -0.75
+    for g in range(5):
+        for c in range(4):
+            col = rows[start[g]:start[g] + sizes[g], c]
+            ref = float(col[int(col.abs().argmax())]) if wanted[g, c] else 0.0  # argmax: first maximum
+            assert float(got[g, c]) == ref, (g, c)
+
+
+def test_subgraph_batch_unchecked_and_symmetric_paths_are_identical():
+    # validate=False skips the input checks, symmetric=True hands eigh the transposed (column-major)
+    # view of each symmetric matrix: both must give the same bits as the checked default
+    graphs = [(n, _random_graph(n, 0.3, s, path=True)) for s, n in enumerate((9, 14, 9, 30, 6, 14, 9, 2, 40))]
+    b0 = collate_subgraphs(graphs, k=8, dtype=torch.float32)
+    for validate, symmetric in ((False, False), (True, True), (False, True)):
+        b = subgraph_batch(b0.edge_index, b0.ptr, None, 8, dtype=torch.float32, validate=validate,
+                           symmetric=symmetric)
+        for f in ("edge_index", "batch", "ptr", "pos", "degree", "ego"):
+            assert torch.equal(getattr(b, f), getattr(b0, f)), (validate, symmetric, f)
+    with pytest.raises(ValueError, match="different graphs"):  # checked by default ...
+        subgraph_batch(torch.tensor([[0, 1], [2, 0]]), torch.tensor([0, 2, 3]), k=4)
+
+
 def test_sign_fallback_on_zero_sum_columns_matches_reference():
     # The Frucht graph is 3-regular (every eigenvector but the top one sums to 0, so the sign comes from
     # the largest-magnitude entry) with simple eigenvalues; batched with relabelled copies and other graphs
@@ -387,6 +420,73 @@ def test_rwr_induced_subgraphs_match_reference(monkeypatch, hub_nodes):
                     assert [tuple(e) for e in mine] == ref_edges  # sorted by (source, target)
 
 
+@pytest.mark.parametrize("chunk_steps", [None, 4])  # one chunk of random numbers / several (row offsets)
+def test_rwr_moves_equal_the_walk_matrix(monkeypatch, chunk_steps):
+    from graphcl.walks import engine
+
+    egos = torch.tensor([0, 3, 3, 10, 20, 1, 44])
+    if chunk_steps is not None:
+        monkeypatch.setattr(engine, "_RAND_CHUNK", 2 * egos.numel() * chunk_steps)
+    g = CSRGraph.from_edge_index(_random_graph(50, 0.1, 3, path=True), num_nodes=50)
+    index = engine._walk_index(g)
+    for p, length in ((0.8, 30), (0.3, 17), (0.0, 9), (1.0, 5)):
+        trace = engine._rwr(index, egos, length, p, torch.Generator().manual_seed(6), False)
+        pos, node = engine._rwr(index, egos, length, p, torch.Generator().manual_seed(6), False, moves=True)
+        assert torch.equal(trace.view(-1)[pos], node)  # every move's node is in the walk matrix ...
+        assert pos.unique().numel() == pos.numel() and bool((pos % (length + 1) > 0).all())
+        # ... every step away from the ego is a move, and the number of moves is the number of steps
+        # whose restart draw failed (the draws of the same generator, in the walk's chunks)
+        away = (trace != egos.unsqueeze(1)).view(-1).nonzero().squeeze(1)
+        assert set(away.tolist()) <= set(pos.tolist())
+        gen, draws, chunk = torch.Generator().manual_seed(6), [], max(1, engine._RAND_CHUNK // (2 * egos.numel()))
+        for j0 in range(0, length, chunk):
+            draws.append(torch.rand((min(chunk, length - j0), 2, egos.numel()), generator=gen)[:, 1])
+        assert pos.numel() == int((torch.cat(draws) >= p).sum())
+    g_dead = CSRGraph.from_edge_index(torch.tensor([[0, 1], [1, 0]]), num_nodes=3)  # node 2: dead end
+    with pytest.raises(ValueError, match="moves=True"):
+        engine._rwr(engine._walk_index(g_dead), torch.tensor([0]), 4, 0.5, None, True, moves=True)
+
+
+@pytest.mark.parametrize("hub_nodes,chunk_steps,bitmap_bytes", [(1 << 14, None, 1 << 25), (6, 3, 1 << 25),
+                                                                 (6, None, 8)])
+def test_rwr_induced_subgraphs_from_moves_match_reference(monkeypatch, hub_nodes, chunk_steps, bitmap_bytes):
+    # symmetric graph with hubs, self-loops on two hubs and isolated nodes, egos not isolated: the walks
+    # return their moves only (no walk matrix); hub pairs read the bitmap, or (6 hubs) mostly binary
+    # search; walk membership reads the (walk, node) bitmap with popcount ranks, or (8 bytes) binary search
+    from graphcl.walks import engine
+
+    monkeypatch.setattr(engine, "_HUB_BITMAP_NODES", hub_nodes)
+    monkeypatch.setattr(engine, "_BITMAP_BYTES", bitmap_bytes)
+    egos = torch.tensor([0, 3, 3, 10, 44, 20, 1, 2])
+    if chunk_steps is not None:
+        monkeypatch.setattr(engine, "_RAND_CHUNK", 2 * egos.numel() * chunk_steps)
+    g0 = torch.Generator().manual_seed(8)
+    a = torch.rand(50, 50, generator=g0) < 0.12
+    a[:6] |= torch.rand(6, 50, generator=g0) < 0.7
+    sym = a | a.t()
+    sym[46:] = False
+    sym[:, 46:] = False
+    sym[3, 3] = sym[1, 1] = True
+    g = CSRGraph.from_edge_index(sym.nonzero().t(), num_nodes=50)
+    assert engine._walk_index(g).has_dead
+    for max_nodes in (None, 7):
+        out_ei, ptr, nodes = rwr_induced_subgraphs(g, egos, 0.4, 40, max_nodes, torch.Generator().manual_seed(3),
+                                                   symmetric=True)
+        ref = _induced_reference(g, egos, 0.4, 40, max_nodes, 3)
+        for i, (ref_nodes, ref_edges) in enumerate(ref):
+            assert nodes[ptr[i]:ptr[i + 1]].tolist() == ref_nodes
+            mask = (out_ei[0] >= ptr[i]) & (out_ei[0] < ptr[i + 1])
+            assert [tuple(e) for e in (out_ei[:, mask] - ptr[i]).t().tolist()] == ref_edges
+
+
+def test_popcount31_counts_bits():
+    from graphcl.walks.engine import _popcount31
+
+    x = torch.randint(0, 2**31 - 1, (2000,), generator=torch.Generator().manual_seed(0), dtype=torch.int32)
+    x = torch.cat([x, torch.tensor([0, 1, 2**31 - 1, 2**30, 0x55555555], dtype=torch.int32)])
+    assert _popcount31(x).tolist() == [bin(v).count("1") for v in x.tolist()]
+
+
 def test_hub_edge_test_equals_has_edge():
     from graphcl.walks.engine import _HubEdges
 
@@ -401,6 +501,25 @@ def test_hub_edge_test_equals_has_edge():
         assert torch.equal(test.contains(nodes, u, x), g.has_edge(u, x))
         perm = torch.randperm(60, generator=gen)  # nodes given through an index list
         assert torch.equal(test.contains(perm, u, x), g.has_edge(perm[u], perm[x]))
+
+
+def test_sampler_bit_identical_to_baseline_build(load_benchmark, monkeypatch):
+    # the benchmark's baseline sampler (walk engine and features loaded from its git revision) and the
+    # current one give the same pools bit for bit; small hub bitmap: the hub pair fix-ups run as well
+    from graphcl.walks import engine
+
+    bench = load_benchmark("gcc")
+    monkeypatch.setattr(engine, "_HUB_BITMAP_NODES", 24)
+    from graphcl.data import sbm
+
+    graphs = [sbm([30, 30, 30], p_in=0.25, p_out=0.03, seed=s) for s in range(2)]
+    sampler = GCCSampler(graphs, pos_dim=16, max_steps=64, max_nodes=24, eig_dtype=torch.float32)
+    old = bench._baseline_sampler(sampler, bench.BASELINE_REV)
+    if old is None:
+        pytest.skip(f"git revision {bench.BASELINE_REV} is not available")
+    res = bench.identical_to_baseline(sampler, old, range(3), num_batches=4, batch_size=16)
+    assert res["identical"], res["mismatches"]
+    assert res["pools"] == 3
 
 
 def test_sampler_same_seed_same_batches():

@@ -25,7 +25,10 @@ graph is the same eigenproblem whatever else is in its batch (features equal up
 to LAPACK rounding). The matrices are filled into one flat buffer, the
 eigenvectors copied into one row block per size group, and the sign rule, the
 column order and the row normalisation are applied to all graphs at once
-(no per-graph or per-group work besides the ``eigh`` call and one copy).
+(no per-graph or per-group work besides the ``eigh`` call and one copy); the
+sign rule's fallback reads only the (graph, column) pairs that need it. Input
+built by the walk engine can skip the checks (``validate=False``) and, when
+undirected, hand ``eigh`` its matrices already column-major (``symmetric=True``).
 """
 
 from __future__ import annotations
@@ -150,9 +153,10 @@ def _check_dtype(dtype: torch.dtype) -> None:
 
 
 def _positional_features(edge_index: Tensor, ptr: Tensor, k: int, group_size: int, dtype: torch.dtype,
-                         degree: Tensor | None = None) -> Tensor:
+                         degree: Tensor | None = None, validate: bool = True, symmetric: bool = False) -> Tensor:
     """:func:`subgraph_positional_features` on checked input (``ptr`` on ``edge_index``'s device;
-    ``degree``: the out-degrees ``bincount(edge_index[0])`` when already at hand)."""
+    ``degree``: the out-degrees ``bincount(edge_index[0])`` when already at hand; ``validate=False``:
+    edges are known not to cross graphs; ``symmetric``: every edge is known to have its reverse)."""
     dev = edge_index.device
     num_nodes = int(ptr[-1])
     num_graphs = ptr.numel() - 1
@@ -187,7 +191,7 @@ def _positional_features(edge_index: Tensor, ptr: Tensor, k: int, group_size: in
     node_row = row_start[rank].index_select(0, graph_of) + local
     src, dst = edge_index[0], edge_index[1]
     off = dst - node_lo.index_select(0, src)  # the target's local id in the source's graph
-    if bool(((off < 0) | (off >= node_size.index_select(0, src))).any()):
+    if validate and bool(((off < 0) | (off >= node_size.index_select(0, src))).any()):
         raise ValueError("edge_index has edges between different graphs of ptr")
     deg = (torch.bincount(src, minlength=num_nodes) if degree is None else degree).to(dtype)
     dinv = deg.clamp(min=1).pow(-0.5)
@@ -203,7 +207,10 @@ def _positional_features(edge_index: Tensor, ptr: Tensor, k: int, group_size: in
         take = min(k, n - 2)
         if take <= 0:
             continue
-        vecs = torch.linalg.eigh(flat[mat0:mat0 + count * n * n].view(count, n, n)).eigenvectors
+        mats = flat[mat0:mat0 + count * n * n].view(count, n, n)
+        # eigh copies its input into column-major order: a symmetric matrix is its own transpose, and its
+        # transposed view is column-major already (a plain copy instead of a transposing one; same bits)
+        vecs = torch.linalg.eigh(mats.mT if symmetric else mats).eigenvectors
         rows[row0:row0 + count * n, k - take:].view(count, n, take).copy_(vecs[..., n - take:])
     # Sign rule (as fix_eigenvector_signs) for every graph and column at once, on the sorted rows.
     row_graph = torch.repeat_interleave(arange_g, sorted_sizes)  # sorted graph of every row
@@ -227,19 +234,26 @@ _SIGN_EPS = 1e-6
 
 
 def _segment_peak(rows: Tensor, row_start: Tensor, sizes: Tensor, wanted: Tensor) -> Tensor:
-    """``[G, k]``: per graph ``g`` (rows ``row_start[g] ..`` ``+ sizes[g]``) and column, its first
-    largest-magnitude entry, for the graphs with any ``wanted`` column (0 elsewhere)."""
+    """``[G, k]``: per graph ``g`` (rows ``row_start[g] ..`` ``+ sizes[g]``) and ``wanted`` column ``c``,
+    the first largest-magnitude entry of that column (0 where not wanted).
+
+    Only the wanted (graph, column) pairs are read (a few hundred of ``G * k`` in a GCC pool): their
+    entries in one flat gather, a segment max, then the first entry that reaches it."""
     dev = rows.device
-    graphs = wanted.any(1).nonzero().squeeze(1)
-    width = int(sizes[graphs].max())
-    slot = torch.arange(width, device=dev)
-    idx = row_start[graphs].unsqueeze(1) + slot  # [g, width] rows of each graph, padded ...
-    pad = slot >= sizes[graphs].unsqueeze(1)
-    sub = rows.index_select(0, idx.masked_fill_(pad, 0).view(-1)).view(graphs.numel(), width, -1)
-    mag = sub.abs().masked_fill_(pad.unsqueeze(2), -1.0)  # ... padding never wins
-    first = mag.argmax(dim=1, keepdim=True)  # first index of the maximum
+    k = rows.size(1)
+    pair_g, pair_c = wanted.nonzero().unbind(1)
+    size = sizes.index_select(0, pair_g)
+    pair = torch.repeat_interleave(torch.arange(pair_g.numel(), device=dev), size)  # pair of every entry
+    within = torch.arange(pair.numel(), device=dev) - (torch.cumsum(size, 0) - size).index_select(0, pair)
+    base = row_start.index_select(0, pair_g) * k + pair_c  # flat index of the pair's entry in row 0
+    val = rows.view(-1).index_select(0, base.index_select(0, pair) + within * k)
+    mag = val.abs()
+    top = torch.zeros(pair_g.numel(), dtype=rows.dtype, device=dev).scatter_reduce_(0, pair, mag, "amax",
+                                                                                    include_self=False)
+    cand = torch.where(mag == top.index_select(0, pair), within, size.index_select(0, pair))
+    first = torch.zeros_like(size).scatter_reduce_(0, pair, cand, "amin", include_self=False)
     peak = torch.zeros(wanted.shape, dtype=rows.dtype, device=dev)
-    peak[graphs] = torch.gather(sub, 1, first).squeeze(1)
+    peak[pair_g, pair_c] = rows.view(-1).index_select(0, base + first * k)
     return peak
 
 
@@ -318,40 +332,48 @@ def subgraph_batch(
     *,
     group_size: int = 32,
     dtype: torch.dtype = torch.float64,
+    validate: bool = True,
+    symmetric: bool = False,
 ) -> SubgraphBatch:
     """A :class:`SubgraphBatch` with GCC features from a disjoint union (``edge_index``, node offsets ``ptr``).
 
-    ``egos``: each graph's ego as a local id (default 0).
+    ``egos``: each graph's ego as a local id (default 0). ``validate=False`` skips the checks of
+    ``edge_index``, ``ptr`` and ``egos`` (no edge between graphs, every graph non-empty, ids in range):
+    for input that holds them by construction, such as :func:`graphcl.walks.engine.rwr_induced_subgraphs`'
+    output (the features are the same; invalid input gives wrong features or an indexing error).
+    ``symmetric=True`` promises that every edge has its reverse (undirected graphs), which saves a
+    transposing copy per eigendecomposition (same features; a directed graph would get different ones).
 
     Example:
         >>> b = subgraph_batch(torch.tensor([[0, 1], [1, 0]]), torch.tensor([0, 2, 3]), k=4)
         >>> b.num_graphs, b.batch.tolist(), b.ego.tolist()
         (2, [0, 0, 1], [True, False, True])
     """
-    ptr = _check_ptr(ptr, None)
-    num_nodes = int(ptr[-1])
-    check_edge_index(edge_index, num_nodes, "edge_index")
     k = check_positive_int(k, "k")
     group_size = check_positive_int(group_size, "group_size")
     _check_dtype(dtype)
+    if validate:
+        ptr = _check_ptr(ptr, None)
+        check_edge_index(edge_index, int(ptr[-1]), "edge_index")
     dev = edge_index.device
-    ptr = ptr.to(dev)
+    ptr = ptr.to(dev).long()
+    num_nodes = int(ptr[-1])
     size_t = ptr.diff()
-    if bool((size_t < 1).any()):
+    if validate and bool((size_t < 1).any()):
         raise ValueError("every graph of ptr must have at least one node")
     num_graphs = size_t.numel()
     edge_index = edge_index.long()
     batch = torch.repeat_interleave(torch.arange(num_graphs, device=dev), size_t)
+    ego = torch.zeros(num_nodes, dtype=torch.bool, device=dev)
     if egos is None:
-        ego_local = torch.zeros(num_graphs, dtype=torch.long, device=dev)
+        ego[ptr[:-1]] = True
     else:
         if not isinstance(egos, Tensor) or egos.shape != (num_graphs,):
             raise ValueError(f"egos must be a tensor of shape [{num_graphs}]")
         ego_local = egos.to(dev).long()
-        if bool(((ego_local < 0) | (ego_local >= size_t)).any()):
+        if validate and bool(((ego_local < 0) | (ego_local >= size_t)).any()):
             raise ValueError("egos must be local node ids inside their graphs")
-    ego = torch.zeros(num_nodes, dtype=torch.bool, device=dev)
-    ego[ptr[:-1] + ego_local] = True
+        ego[ptr[:-1] + ego_local] = True
     degree = torch.bincount(edge_index[0], minlength=num_nodes)
-    pos = _positional_features(edge_index, ptr, k, group_size, dtype, degree)
+    pos = _positional_features(edge_index, ptr, k, group_size, dtype, degree, validate, symmetric)
     return SubgraphBatch(edge_index, batch, ptr, pos, degree, ego, num_graphs)

@@ -323,7 +323,9 @@ class GCCSampler:
         """One walk-with-restart subgraph per ego (ego first), featurised."""
         ei, ptr, _ = rwr_induced_subgraphs(self.graph, egos, self.restart_prob, self.max_steps, self.max_nodes,
                                            generator, symmetric=True)  # the union graph is symmetric
-        return subgraph_batch(ei, ptr, None, self.pos_dim, group_size=self.group_size, dtype=self.eig_dtype)
+        # the engine's output is valid by construction, and symmetric (the union graph is)
+        return subgraph_batch(ei, ptr, None, self.pos_dim, group_size=self.group_size, dtype=self.eig_dtype,
+                              validate=False, symmetric=True)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> tuple[SubgraphBatch,
                                                                                           SubgraphBatch]:
@@ -344,29 +346,33 @@ class GCCSampler:
         egos = self.sample_egos(num_batches * batch_size, generator).view(num_batches, batch_size)
         order = torch.cat([egos, egos], dim=1).reshape(-1)  # per batch: queries then keys
         big = self.subgraphs(order, generator)
-        bounds = torch.searchsorted(big.edge_index[0], big.ptr)
+        cuts = _batch_cuts(big)
         out = []
         for i in range(num_batches):
             g0 = 2 * i * batch_size
-            out.append((_slice_batch(big, g0, g0 + batch_size, bounds),
-                        _slice_batch(big, g0 + batch_size, g0 + 2 * batch_size, bounds)))
+            out.append((_slice_batch(big, g0, g0 + batch_size, cuts),
+                        _slice_batch(big, g0 + batch_size, g0 + 2 * batch_size, cuts)))
         return out
 
 
-def _slice_batch(b: SubgraphBatch, g0: int, g1: int, edge_bounds: Tensor | None = None) -> SubgraphBatch:
-    """Graphs ``g0 .. g1-1`` of a batch (edges must be sorted by source, as the sampler's are)."""
-    n0, n1 = int(b.ptr[g0]), int(b.ptr[g1])
-    if edge_bounds is None:
-        edge_bounds = torch.searchsorted(b.edge_index[0], b.ptr)
-    e0, e1 = int(edge_bounds[g0]), int(edge_bounds[g1])
+def _batch_cuts(b: SubgraphBatch) -> tuple[list[int], list[int]]:
+    """Node offsets ``ptr`` and edge offsets of every graph of a batch as Python lists (one host read each;
+    edges must be sorted by source, as the sampler's are)."""
+    return b.ptr.tolist(), torch.searchsorted(b.edge_index[0], b.ptr).tolist()
+
+
+def _slice_batch(b: SubgraphBatch, g0: int, g1: int, cuts: tuple[list[int], list[int]] | None = None) -> SubgraphBatch:
+    """Graphs ``g0 .. g1-1`` of a batch (``cuts``: :func:`_batch_cuts` of ``b``, computed when not given)."""
+    ptr, edge_ptr = _batch_cuts(b) if cuts is None else cuts
+    n0, n1, e0, e1 = ptr[g0], ptr[g1], edge_ptr[g0], edge_ptr[g1]
     return SubgraphBatch(b.edge_index[:, e0:e1] - n0, b.batch[n0:n1] - g0, b.ptr[g0:g1 + 1] - n0, b.pos[n0:n1],
                          b.degree[n0:n1], b.ego[n0:n1], g1 - g0)
 
 
 def _split_batch(b: SubgraphBatch, first: int) -> tuple[SubgraphBatch, SubgraphBatch]:
     """Split a batch into its first ``first`` graphs and the rest."""
-    bounds = torch.searchsorted(b.edge_index[0], b.ptr)
-    return _slice_batch(b, 0, first, bounds), _slice_batch(b, first, b.num_graphs, bounds)
+    cuts = _batch_cuts(b)
+    return _slice_batch(b, 0, first, cuts), _slice_batch(b, first, b.num_graphs, cuts)
 
 
 # ----------------------------------------------------------------------------- training

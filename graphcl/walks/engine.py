@@ -4,7 +4,9 @@ All walkers advance together, one step per loop iteration; there is no Python
 loop over nodes or walkers. Walks with restart (whose restart draws do not
 depend on the walk when no dead end can be met) advance by excursion depth
 instead: all first moves after a restart at once, then all second moves, ...
-(a handful of iterations for restart probability 0.8; same output). Internals:
+(a handful of iterations for restart probability 0.8; same output); subgraph
+extraction reads only those moves (a fifth of the steps), not the walk matrix.
+Internals:
 
 * Node ids and CSR offsets are held as ``int32`` when the graph allows it (half
   the memory traffic of ``int64``); the walks come back as ``int64``.
@@ -544,14 +546,16 @@ def walks_per_node(
 
 
 # ------------------------------------------------------------ walk with restart
-def _rwr_excursions(index: _WalkIndex, walks: Tensor, ego: Tensor, rand: Tensor, restart_prob: float) -> None:
+def _rwr_excursions(index: _WalkIndex, walks: Tensor, ego: Tensor, rand: Tensor, restart_prob: float,
+                    moves_out: list[tuple[Tensor, Tensor]] | None = None) -> None:
     """Rows ``1 .. s`` of ``walks`` (``[s + 1, B]``, row 0 given) from one chunk ``rand`` (``[s, 2, B]``).
 
     The restart decisions do not depend on the walk (no dead ends here), so they are all known up
     front: a walker restarts at the ego, or moves with ``index.step`` from its previous node. The
     moves are done by depth inside their excursion (1st move after a restart, 2nd, ...): one batched
     step per depth instead of one per walk step, with the same uniform for every move as a step-by-step
-    walk (identical output).
+    walk (identical output). ``moves_out`` (a list) receives, per depth, the flat positions
+    ``i * B + w`` in ``walks`` of the moves and the nodes they reach.
     """
     s, _, b = rand.shape
     back = rand[:, 1] < restart_prob  # row i + 1 is the ego
@@ -565,14 +569,20 @@ def _rwr_excursions(index: _WalkIndex, walks: Tensor, ego: Tensor, rand: Tensor,
     u = rand[:, 0].reshape(-1)
     end = s * b
     while sel.numel():
-        flat.index_copy_(0, sel + b, index.step(flat.index_select(0, sel), u.index_select(0, sel)))
+        nxt = index.step(flat.index_select(0, sel), u.index_select(0, sel))
         sel = sel + b
+        flat.index_copy_(0, sel, nxt)
+        if moves_out is not None:
+            moves_out.append((sel, nxt))
         sel = sel[sel < end]
         sel = sel[moves.index_select(0, sel)]  # the excursion goes on
 
 
 def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, generator,
-         dead_ends: bool = True) -> Tensor:
+         dead_ends: bool = True, moves: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """Walks with restart ``[B, length + 1]`` (int64). With ``moves=True`` (only without a dead-end test)
+    the walks are not returned but their moves: ``(position, node)`` of every step that did not restart,
+    ``position = w * (length + 1) + i`` (walk ``w``, step ``i``), in no particular order."""
     b = ego.numel()
     dev = index.device
     ego = ego.to(index.idx_dtype)
@@ -580,10 +590,16 @@ def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, gener
     walks[0] = ego
     steps_per_chunk = max(1, _RAND_CHUNK // max(2 * b, 1))
     check_dead = index.has_dead and dead_ends
+    if moves and check_dead:
+        raise ValueError("moves=True needs walks without the dead-end test")
+    found: list[tuple[Tensor, Tensor]] | None = [] if moves else None
     for j0 in range(0, length, steps_per_chunk):
         rand = _rand((min(steps_per_chunk, length - j0), 2, b), generator, dev)
         if not check_dead:
-            _rwr_excursions(index, walks[j0:j0 + rand.size(0) + 1], ego, rand, restart_prob)
+            n_before = len(found) if moves else 0
+            _rwr_excursions(index, walks[j0:j0 + rand.size(0) + 1], ego, rand, restart_prob, found)
+            if moves and j0:  # chunk rows -> rows of the whole walk
+                found[n_before:] = [(pos + j0 * b, node) for pos, node in found[n_before:]]
             continue
         # a walker that steps into a dead end restarts too: step by step
         backs = rand[:, 1] < restart_prob  # the restart decisions of the whole chunk at once
@@ -591,6 +607,12 @@ def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, gener
             j = j0 + k
             nxt = index.step(walks[j], rand[k, 0])
             torch.where(backs[k] | (nxt == index.sentinel), ego, nxt, out=walks[j + 1])
+    if moves:
+        if not found:
+            return torch.zeros(0, dtype=torch.long, device=dev), torch.zeros(0, dtype=torch.long, device=dev)
+        pos = torch.cat([p for p, _ in found])
+        node = torch.cat([x for _, x in found]).to(torch.long)
+        return torch.remainder(pos, b) * (length + 1) + torch.div(pos, b, rounding_mode="floor"), node
     return walks.t().contiguous().to(torch.long)  # transpose in 32 bits, then widen: ~9x faster on CPU
 
 
@@ -663,6 +685,96 @@ def rwr_subgraphs(
     return list(zip(torch.split(nodes, counts.tolist()), torch.split(local, e_counts.tolist(), dim=1)))
 
 
+def _member_scratch(index: _WalkIndex, words: int) -> tuple[Tensor, Tensor]:
+    """Two ``int32`` buffers of ``words`` entries cached on the walk index (re-allocated only to grow):
+    a bitmap that callers leave all zero, and a scratch array with any content. Reusing them saves
+    zeroing (and faulting in) a fresh bitmap of ``B * N`` bits per call."""
+    cached = getattr(index, "member_scratch", None)
+    if cached is None or cached[0].numel() < words:
+        cached = index.member_scratch = (torch.zeros(words, dtype=torch.int32, device=index.device),
+                                         torch.empty(words, dtype=torch.int32, device=index.device))
+    return cached[0][:words], cached[1][:words]
+
+
+def _set_bits(words: Tensor, keys: Tensor) -> Tensor:
+    """Set the bits ``keys`` (distinct) of the all-zero ``int32`` bitmap ``words`` (in place)."""
+    one = torch.ones(1, dtype=torch.int32, device=keys.device).expand(keys.numel())
+    # distinct keys set distinct bits, so adding the bit values is an OR (bit 31 wraps to the sign bit)
+    return words.index_add_(0, keys >> 5, one << (keys & 31).to(torch.int32))
+
+
+def _bit_test(words: Tensor, keys: Tensor) -> Tensor:
+    """``int32`` 1 where the bit ``keys`` of the bitmap ``words`` is set, else 0."""
+    return (words.index_select(0, keys >> 5) >> (keys & 31).to(torch.int32)) & 1
+
+
+def _csr32(index: _WalkIndex) -> tuple[Tensor, Tensor]:
+    """The graph's own ``rowptr`` and ``col`` (no dead-end redirect) in ``int32`` when ids and offsets fit
+    (``int64`` otherwise), cached on the walk index."""
+    cached = getattr(index, "csr32", None)
+    if cached is None:
+        g = index.graph
+        dt = torch.int32 if g.num_edges < 2**31 and g.num_nodes < 2**31 else torch.long
+        cached = index.csr32 = (g.rowptr.to(dt), g.col.to(dt))
+    return cached
+
+
+def _popcount31(x: Tensor) -> Tensor:
+    """Set bits of every entry of a non-negative ``int32`` tensor (bit 31 clear), int32 shifts and adds only."""
+    x = x - ((x >> 1) & 0x55555555)
+    x = (x & 0x33333333) + ((x >> 2) & 0x33333333)
+    x = (x + (x >> 4)) & 0x0F0F0F0F
+    x = x + (x >> 8)
+    return (x + (x >> 16)) & 0x3F
+
+
+def _hub_pairs(hub_edges: _HubEdges, u_node: Tensor, u_walk: Tensor, pr: Tensor, kept_hub: Tensor,
+               b: int) -> tuple[Tensor, Tensor]:
+    """The edges among the tested (hub) kept nodes ``pr`` of every walk, each unordered pair once.
+
+    Pairs of two nodes of the hub bitmap (nearly all) read it directly; the few pairs with another node
+    (not among the bitmap's highest-degree nodes) are listed from that node's side and binary-searched.
+    Returns ``(i, j)`` kept-node positions of the edges found (``i == j`` only for self-loops)."""
+    dev = pr.device
+    loops = int(hub_edges.self_loops)  # a node is tested against itself only if the graph has self-loops
+    pr_hub = kept_hub.index_select(0, pr)
+    in_bits = pr_hub >= 0
+    bm = pr.masked_select(in_bits)  # kept nodes in the bitmap, walk by walk
+    bm_hub = pr_hub.masked_select(in_bits).to(hub_edges.bits.key_dtype)
+    bm_walk = u_walk.index_select(0, bm)
+    counts = torch.bincount(bm_walk, minlength=b)
+    rank = torch.arange(bm.numel(), device=dev) - (torch.cumsum(counts, 0) - counts).index_select(0, bm_walk)
+    rep = counts.index_select(0, bm_walk) - rank - 1 + loops  # partners after it (and itself)
+    # pair q of node a (a's partners are the next rep[a] nodes of its walk) is (a, a + 1 - loops + q - first_q(a))
+    rep_end = torch.cumsum(rep, 0)
+    small = bm.numel() + (int(rep_end[-1]) if bm.numel() else 0) < 2**31
+    pos_dtype = torch.int32 if small else torch.long  # 32-bit pair positions: half the memory traffic
+    ar = torch.arange(bm.numel(), device=dev, dtype=pos_dtype)
+    p_i = torch.repeat_interleave(ar, rep)
+    shift = ar + (1 - loops) - (rep_end - rep).to(pos_dtype)
+    p_j = shift.index_select(0, p_i) + torch.arange(p_i.numel(), device=dev, dtype=pos_dtype)
+    key = (bm_hub * hub_edges.bits.n).index_select(0, p_i) + bm_hub.index_select(0, p_j)
+    hit = _bit_test(hub_edges.bits.words, key).nonzero().squeeze(1)
+    src, dst = bm.index_select(0, p_i.index_select(0, hit)), bm.index_select(0, p_j.index_select(0, hit))
+    rest = (~in_bits).nonzero().squeeze(1)  # positions in pr of the other nodes
+    if rest.numel():
+        pr_walk = u_walk.index_select(0, pr)
+        all_counts = torch.bincount(pr_walk, minlength=b)
+        all_start = torch.cumsum(all_counts, 0) - all_counts
+        r_walk = pr_walk.index_select(0, rest)
+        r_rep = all_counts.index_select(0, r_walk)  # every tested node of its walk is a candidate partner
+        a = torch.repeat_interleave(rest, r_rep)
+        c = torch.arange(a.numel(), device=dev) - torch.repeat_interleave(torch.cumsum(r_rep, 0) - r_rep, r_rep)
+        c += torch.repeat_interleave(all_start.index_select(0, r_walk), r_rep)
+        # a pair of two such nodes is listed from its earlier node only (a node with itself: self-loops only)
+        keep = in_bits.index_select(0, c) | (c > a) | ((c == a) & bool(loops))
+        a, c = pr.index_select(0, a.masked_select(keep)), pr.index_select(0, c.masked_select(keep))
+        found = hub_edges.graph.has_edge(u_node.index_select(0, a), u_node.index_select(0, c)).nonzero().squeeze(1)
+        src = torch.cat([src, a.index_select(0, found)])
+        dst = torch.cat([dst, c.index_select(0, found)])
+    return src, dst
+
+
 def rwr_induced_subgraphs(
     graph: CSRGraph | Tensor | Any,
     egos: Tensor,
@@ -684,10 +796,16 @@ def rwr_induced_subgraphs(
     the graph's highest-degree nodes, cached on the graph, answers most tests,
     :meth:`CSRGraph.has_edge` the rest). Always expanding would cost the sum of
     the kept nodes' degrees: large when walks touch hubs, as GCC's deg^0.75 egos do.
-    Edges come sorted by (source, target) position. With ``symmetric=True``
-    (promise: every edge has its reverse) a hub's edges to expanded nodes are
-    read off their expansions, only hub-hub pairs are tested (each pair once),
-    and walks skip the per-step dead-end test when no ego is isolated.
+    An expanded target is looked up in a bitmap of the (walk, node) keys (its
+    position: a popcount rank; binary search when the bitmap would pass
+    ``8 * _BITMAP_BYTES`` bits); the bitmap is a buffer cached on the graph's
+    walk index and cleared after use, so concurrent calls on one graph object
+    from several threads are not supported (processes are fine). Edges come
+    sorted by (source, target) position. With ``symmetric=True`` (promise: every edge has its reverse) a hub's edges
+    to expanded nodes are read off their expansions, only hub-hub pairs are
+    tested (each pair once), and walks skip the per-step dead-end test when no
+    ego is isolated. Without that test the walks return their moves only (no
+    ``[B, max_steps + 1]`` walk matrix): the first visits are found among them.
 
     Returns:
         ``(edge_index [2, E], ptr [B + 1], nodes [N])``: edges relabelled to union
@@ -711,30 +829,44 @@ def rwr_induced_subgraphs(
     # In a symmetric unweighted graph every node reached by a step has a way out: walkers meet a
     # dead end only if they start on one, so the per-step dead-end test can be left out.
     dead_ends = not (symmetric and not index.weighted and bool((graph.degree[egos] > 0).all()))
-    trace = _rwr(index, egos, max_steps, restart_prob, generator, dead_ends)  # [B, T]
-    dev = trace.device
-    b, t = trace.shape
+    dev = graph.device
+    b, t = egos.numel(), max_steps + 1
     n = max(graph.num_nodes, 1)
-    # First visits. The ego (column 0) is every walk's first node; the others are found among the
+    # First visits. The ego (step 0) is every walk's first node; the others are found among the
     # entries away from the ego (a walk with restart is mostly at its ego): one stable sort of their
-    # keys (walk, node) puts each node's visits in a walk together, earliest first.
-    away = (trace != trace[:, :1]).view(-1).nonzero().squeeze(1)  # flat positions w * t + i
-    key = trace.view(-1).index_select(0, away) + torch.div(away, t, rounding_mode="floor") * n
+    # keys (walk, node), in order of (walk, step), puts each node's visits in a walk together, earliest first.
+    if not (index.has_dead and dead_ends):  # the walk's moves, without the [B, T] walk matrix
+        pos, node = _rwr(index, egos, max_steps, restart_prob, generator, dead_ends, moves=True)
+        away = (node != egos.index_select(0, torch.div(pos, t, rounding_mode="floor"))).nonzero().squeeze(1)
+        pos = torch.cat([torch.arange(b, device=dev) * t, pos.index_select(0, away)])
+        node = torch.cat([egos.long(), node.index_select(0, away)])
+        if b * t < 2**31:
+            pos = pos.to(torch.int32)  # 32-bit keys sort faster
+        pos, by_pos = torch.sort(pos)  # (walk, step) order; positions are distinct
+        node = node.index_select(0, by_pos)
+    else:
+        trace = _rwr(index, egos, max_steps, restart_prob, generator, dead_ends)  # [B, T]
+        away = trace != trace[:, :1]
+        away[:, 0] = True
+        pos = away.view(-1).nonzero().squeeze(1)  # flat positions w * t + i
+        node = trace.view(-1).index_select(0, pos)
+    walk = torch.div(pos, t, rounding_mode="floor")
+    key = node + walk.long() * n
     if b * n < 2**31:
         key = key.to(torch.int32)  # 32-bit keys sort faster
     srt, at = torch.sort(key, stable=True)
     new = torch.ones_like(srt, dtype=torch.bool)
     torch.ne(srt[1:], srt[:-1], out=new[1:])
-    first = torch.zeros(b * t, dtype=torch.bool, device=dev)
-    first.index_fill_(0, away.index_select(0, at.masked_select(new)), True)
-    first = first.view(b, t)
-    first[:, 0] = True
-    counts = first.sum(1)
+    is_first = torch.zeros(pos.numel(), dtype=torch.bool, device=dev)
+    is_first.index_fill_(0, at.masked_select(new), True)
+    u_node = node.masked_select(is_first)  # walk by walk, in order of first visit (ego first)
+    u_walk = walk.masked_select(is_first).long()
+    counts = torch.bincount(u_walk, minlength=b)
     if max_nodes is not None and b and int(counts.max()) > max_nodes:
-        first &= first.cumsum(1) <= max_nodes
-        counts = first.sum(1)
-    u_node = trace.masked_select(first)  # walk by walk, in order of first visit (ego first)
-    u_walk = torch.repeat_interleave(torch.arange(b, device=dev), counts)
+        rank = torch.arange(u_node.numel(), device=dev) - (torch.cumsum(counts, 0) - counts).index_select(0, u_walk)
+        keep = rank < max_nodes
+        u_node, u_walk = u_node.masked_select(keep), u_walk.masked_select(keep)
+        counts = counts.clamp(max=max_nodes)
     starts = torch.cumsum(counts, 0) - counts
     ptr = torch.zeros(b + 1, dtype=torch.long, device=dev)
     ptr[1:] = torch.cumsum(counts, 0)
@@ -743,58 +875,65 @@ def rwr_induced_subgraphs(
     # nodes with has_edge (cost counts[w]). (index_select: a plain gather, cheaper than x[idx] on CPU.)
     num_kept = u_node.numel()
     deg = graph.degree.index_select(0, u_node)
+    hub_edges = getattr(index, "hub_edges", None)
+    if hub_edges is None:
+        hub_edges = index.hub_edges = _HubEdges(graph)
+    kept_hub = hub_edges.hub_id.index_select(0, u_node)
     expand = deg <= counts.index_select(0, u_walk)
     # (a) expansion
     ex = expand.nonzero().squeeze(1)
     ex_deg = deg.index_select(0, ex)
-    e_src = torch.repeat_interleave(ex, ex_deg)
     # edge e of the expansion reads col[rowptr[u] + (e - first edge of u)]: one per-node offset, gathered
-    ex_base = torch.zeros(num_kept, dtype=torch.long, device=dev)
-    ex_base[ex] = graph.rowptr.index_select(0, u_node.index_select(0, ex)) - (torch.cumsum(ex_deg, 0) - ex_deg)
-    e_tgt = graph.col.index_select(0, ex_base.index_select(0, e_src) + torch.arange(e_src.numel(), device=dev))
+    # (in 32 bits when the graph allows it: the graph's CSR in int32, cached on the walk index)
+    rowptr, col = _csr32(index)
+    pos_dtype = col.dtype
+    e_src = torch.repeat_interleave(ex.to(pos_dtype), ex_deg)
+    ex_base = torch.zeros(num_kept, dtype=pos_dtype, device=dev)
+    ex_base[ex] = rowptr.index_select(0, u_node.index_select(0, ex)) - (torch.cumsum(ex_deg, 0) - ex_deg).to(pos_dtype)
+    e_tgt = col.index_select(0, ex_base.index_select(0, e_src) + torch.arange(e_src.numel(), device=dev,
+                                                                             dtype=pos_dtype))
     key_dtype = torch.int32 if b * n < 2**31 else torch.long  # 32-bit keys search faster
     walk_key = (u_walk * n).to(key_dtype)
     member = walk_key + u_node.to(key_dtype)
     m_sorted, m_order = torch.sort(member)
     qkey = walk_key.index_select(0, e_src) + e_tgt.to(key_dtype)
-    if num_kept:
+    if num_kept and b * n <= 8 * _BITMAP_BYTES:
+        # A bitmap of the (walk, node) keys tells which targets are kept nodes of the walk (the reads of
+        # one walk stay in its n / 8 bytes); a target's rank among the sorted keys (its position in
+        # m_sorted) is the rank of the first key of its 32-bit word plus the set bits below it in the word.
+        words, first_rank = _member_scratch(index, (b * n + 31) // 32)  # first_rank: read only where written
+        try:
+            _set_bits(words, member)
+            e_found = _bit_test(words, qkey).nonzero().squeeze(1)
+            q = qkey.index_select(0, e_found)
+            word_of = m_sorted >> 5
+            new_word = torch.ones_like(word_of, dtype=torch.bool)
+            torch.ne(word_of[1:], word_of[:-1], out=new_word[1:])
+            first_rank.index_copy_(0, word_of.masked_select(new_word).long(),
+                                   new_word.nonzero().squeeze(1).to(words.dtype))
+            below = words.index_select(0, q >> 5) & ((1 << (q & 31).to(torch.int32)) - 1)  # bit 31 never below
+            e_dst = m_order.index_select(0, first_rank.index_select(0, q >> 5) + _popcount31(below))
+        finally:
+            words.index_fill_(0, (member >> 5).long(), 0)  # all zero again for the next call
+    elif num_kept:
         hit = torch.searchsorted(m_sorted, qkey).clamp_(max=num_kept - 1)
         e_found = (m_sorted.index_select(0, hit) == qkey).nonzero().squeeze(1)
         e_dst = m_order.index_select(0, hit.index_select(0, e_found))
     else:
         e_found = qkey[:0].long()
         e_dst = qkey[:0].long()
-    e_src = e_src.index_select(0, e_found)
+    e_src = e_src.index_select(0, e_found).long()
     # (b) pair tests for the hub nodes
     pr = (~expand).nonzero().squeeze(1)
-    hub_edges = getattr(index, "hub_edges", None)
-    if hub_edges is None:
-        hub_edges = index.hub_edges = _HubEdges(graph)
-    kept_hub = hub_edges.hub_id.index_select(0, u_node)
 
     def has_edge(i: Tensor, j: Tensor) -> Tensor:  # is u_node[i] -> u_node[j] an edge
         return hub_edges.contains(u_node, i, j, kept_hub)
     if symmetric:
         # u -> v with v expanded is the reverse of the found v -> u: only hub-hub pairs remain, and
-        # of those only one direction (i <= j in the walk's hub list), mirrored afterwards.
+        # of those only one direction, mirrored afterwards.
         e_dst_hub = (~expand.index_select(0, e_dst)).nonzero().squeeze(1)
         rev_src, rev_dst = e_dst.index_select(0, e_dst_hub), e_src.index_select(0, e_dst_hub)
-        pr_walk = u_walk.index_select(0, pr)
-        hub_counts = torch.bincount(pr_walk, minlength=b)
-        hub_rank = torch.arange(pr.numel(), device=dev) - (torch.cumsum(hub_counts, 0) - hub_counts).index_select(
-            0, pr_walk)
-        loops = int(hub_edges.self_loops)  # a hub is tested against itself only if the graph has self-loops
-        rep = hub_counts.index_select(0, pr_walk) - hub_rank - 1 + loops  # partners after it (and itself)
-        # pair q of hub a (a's partners are the next rep[a] hubs of its walk) is (a, a + 1 - loops + q - first_q(a))
-        p_i = torch.repeat_interleave(torch.arange(pr.numel(), device=dev), rep)
-        shift = torch.arange(pr.numel(), device=dev) + (1 - loops) - (torch.cumsum(rep, 0) - rep)
-        p_j = shift.index_select(0, p_i) + torch.arange(p_i.numel(), device=dev)
-        pr_hub = kept_hub.index_select(0, pr).to(hub_edges.bits.key_dtype)
-        hit = hub_edges.contains_ids(pr_hub.index_select(0, p_i), pr_hub.index_select(0, p_j),
-                                     lambda r: (u_node.index_select(0, pr.index_select(0, p_i.index_select(0, r))),
-                                                u_node.index_select(0, pr.index_select(0, p_j.index_select(0, r)))))
-        hit = hit.nonzero().squeeze(1)
-        p_src, p_dst = pr.index_select(0, p_i.index_select(0, hit)), pr.index_select(0, p_j.index_select(0, hit))
+        p_src, p_dst = _hub_pairs(hub_edges, u_node, u_walk, pr, kept_hub, b)
         off_diag = (p_src != p_dst).nonzero().squeeze(1)
         p_src, p_dst = (torch.cat([p_src, p_dst.index_select(0, off_diag)]),
                         torch.cat([p_dst, p_src.index_select(0, off_diag)]))
@@ -815,7 +954,10 @@ def rwr_induced_subgraphs(
     if num_kept * width < 2**31:
         key = key.to(torch.int32)  # a 32-bit key sorts ~3x faster on CPU
     order = torch.argsort(key)
-    return torch.stack([src.index_select(0, order), dst.index_select(0, order)]), ptr, u_node
+    out = torch.empty((2, order.numel()), dtype=torch.long, device=dev)  # gathered in place (no stack copy)
+    torch.index_select(src, 0, order, out=out[0])
+    torch.index_select(dst, 0, order, out=out[1])
+    return out, ptr, u_node
 
 
 def rwr_subgraph(
