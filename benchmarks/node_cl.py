@@ -23,16 +23,27 @@ Targets: CSGCL Photo >= 92.8, Computers >= 89.2, CS >= 93.0 and above GRACE;
 GRACE Cora >= 82.3, CiteSeer >= 71.1 (as benchmarks/grace.py);
 rLap-GCL >= GRACE on Cora, CiteSeer and Photo (same encoder).
 
+``--order methods`` trains every seed of one method before the next method.
+``--seed-start S`` runs only training seeds S..seeds-1, and ``--merge PATH``
+prepends the runs stored in an earlier JSON of this script (same methods,
+datasets and configs; disjoint seeds; checked) so that one summary covers all
+seeds; the JSON records both commands and ``--merge-note`` (e.g. which build ran
+which seeds). Every run records whether the encoder's first layer ran as a
+sparse product (``first_layer``).
+
 Usage:
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/node_cl.py --datasets cora,citeseer \\
         --methods grace,rlap --seeds 3 --out benchmarks/results/node_cl_planetoid.json
     python benchmarks/node_cl.py --datasets amazon-photo --methods grace,gca,csgcl,rlap --epochs 300
+    python benchmarks/node_cl.py --datasets citeseer --methods grace,rlap --seeds 5 --seed-start 2 \\
+        --merge benchmarks/results/node_cl_citeseer_2seeds.json --out benchmarks/results/node_cl_citeseer_5seeds.json
     python benchmarks/node_cl.py --quick                  # SBM smoke run, < 1 minute
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -112,7 +123,10 @@ def run_one(method: str, data, cfg: dict, seed: int, splits: int, device: torch.
     probe = linear_probe(out["embedding"], data.y, num_seeds=splits, train_ratio=cfg["train_ratio"],
                          val_ratio=cfg["val_ratio"], seed=seed)
     losses = [h["loss"] for h in out["history"]]
-    return {"seed": seed, "accuracy": probe["accuracy"], "std": probe["std"], "per_split": probe["per_seed"],
+    encoder = out["model"].encoder
+    sparse = encoder.sparse_input(data.x.to(device=device, dtype=torch.float32)).layout != torch.strided
+    return {"seed": seed, "first_layer": "sparse" if sparse else "dense", "accuracy": probe["accuracy"],
+            "std": probe["std"], "per_split": probe["per_seed"],
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
             "train_s": train_s, "s_per_epoch": train_s / max(1, len(losses)), "peak_mb": peak_memory_mb(device),
             "epochs": cfg["epochs"], "protocol": probe["protocol"]}
@@ -152,23 +166,57 @@ def summarise(results: dict, configs: dict, extra_info: dict, device: torch.devi
     for s in list(summary.values()):  # relative targets: same dataset, same number of seeds
         ref = RELATIVE.get(s["method"])
         other = summary.get(f"{ref} {s['dataset']}") if ref else None
-        if other:
-            n = min(len(s["runs"]), len(other["runs"]))
-            a = statistics.fmean(100 * x for r in s["runs"][:n] for x in r["per_split"])
-            b = statistics.fmean(100 * x for r in other["runs"][:n] for x in r["per_split"])
-            s["vs_" + ref] = {"seeds": n, "this": round(a, 2), ref: round(b, 2), "difference": round(a - b, 2),
-                              "at_least": a >= b}
+        if other:  # paired by training seed: the seeds both have
+            mine = {r["seed"]: r for r in s["runs"]}
+            theirs = {r["seed"]: r for r in other["runs"]}
+            common = sorted(set(mine) & set(theirs))
+            if not common:
+                continue
+            a = statistics.fmean(100 * x for k in common for x in mine[k]["per_split"])
+            b = statistics.fmean(100 * x for k in common for x in theirs[k]["per_split"])
+            diffs = [100 * (mine[k]["accuracy"] - theirs[k]["accuracy"]) for k in common]
+            s["vs_" + ref] = {"seeds": len(common), "paired_seeds": common, "this": round(a, 2), ref: round(b, 2),
+                              "difference": round(a - b, 2), "at_least": a >= b,
+                              "per_seed_difference": [round(d, 2) for d in diffs],
+                              "std_of_per_seed_difference": round(statistics.pstdev(diffs), 2)
+                              if len(diffs) > 1 else 0.0,
+                              "seeds_at_least": sum(d >= 0 for d in diffs)}
             ratios[f"accuracy {s['dataset']} {s['method']}/{ref}"] = round(a / b, 4)
     return {
         "benchmark": "node_cl", "machine": machine_info(), "device": str(device),
         "protocol": ("settings of graphcl/configs/<method>.yaml per dataset; model after the final epoch (as the "
                      "papers); frozen encoder output, L2-normalised, logistic-regression probe, random 10/10/80 "
                      "splits, C chosen on validation; accuracy mean +- population std over all (training seed, "
-                     "split) pairs; methods trained back to back per seed; rows marked REDUCED ran fewer epochs "
+                     "split) pairs; methods trained back to back per seed (--order seeds) or all seeds of one "
+                     "method after the other (--order methods, see 'order'); rows marked REDUCED ran fewer epochs "
                      "than the paper and are not checked against paper targets"),
         "command": " ".join(sys.argv), "threads": torch.get_num_threads(), "rows": rows, "ratios": ratios,
         "datasets": summary, **extra_info,
     }
+
+
+def merge_runs(path: str, results: dict, configs: dict, seeds: set[int], note: str | None) -> dict:
+    """Put the runs stored in ``path`` (an earlier node_cl JSON) into ``results``, checking configs and seeds."""
+    with open(path) as f:
+        prior = json.load(f)
+    merged = {}
+    for (method, name), cfg in configs.items():
+        stored = prior.get("datasets", {}).get(f"{method} {name}")
+        if stored is None:
+            raise ValueError(f"--merge {path} has no '{method} {name}' runs")
+        mine = {k: v for k, v in cfg.items() if k != "paper_epochs"}
+        if stored["config"] != mine:
+            diff = sorted(k for k in set(mine) | set(stored["config"]) if mine.get(k) != stored["config"].get(k))
+            raise ValueError(f"--merge {path}: '{method} {name}' was run with another config (keys {diff})")
+        overlap = seeds & {r["seed"] for r in stored["runs"]}
+        if overlap:
+            raise ValueError(f"--merge {path}: '{method} {name}' already has seeds {sorted(overlap)}")
+        # runs without "first_layer" predate the sparse first layer: their encoder ran the dense product
+        results[(method, name)].extend({"first_layer": "dense (not recorded; run before the sparse first layer)",
+                                        **r, "merged_from": path} for r in stored["runs"])
+        merged[f"{method} {name}"] = [r["seed"] for r in stored["runs"]]
+    return {"path": path, "command": prior.get("command"), "seeds": merged, "note": note,
+            **{k: prior[k] for k in ("stopped", "renamed") if k in prior}}
 
 
 def print_table(report: dict) -> None:
@@ -184,7 +232,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="cora,citeseer")
     ap.add_argument("--methods", default="grace,rlap")
-    ap.add_argument("--seeds", type=int, default=5, help="training seeds 0..seeds-1")
+    ap.add_argument("--seeds", type=int, default=5, help="training seeds seed-start..seeds-1")
+    ap.add_argument("--seed-start", type=int, default=0, help="first training seed (default 0)")
+    ap.add_argument("--merge", default=None, help="JSON of an earlier run of this script whose runs (other seeds, "
+                    "same configs) are merged into this summary")
+    ap.add_argument("--merge-note", default=None, help="text recorded with the merge (e.g. which build ran which "
+                    "seeds)")
+    ap.add_argument("--order", choices=("seeds", "methods"), default="seeds",
+                    help="'seeds': per training seed all methods back to back (default); 'methods': all seeds of "
+                    "one method, then the next")
     ap.add_argument("--splits", type=int, default=5, help="random 10/10/80 probe splits per trained model")
     ap.add_argument("--epochs", type=int, default=None, help="train this many epochs (labelled REDUCED)")
     ap.add_argument("--epoch-scale", type=float, default=None, help="train this fraction of the paper's epochs")
@@ -211,14 +267,16 @@ def main() -> None:
         graphs = {"sbm": sbm([80, 80, 80], p_in=0.1, p_out=0.02, num_features=32, seed=0, feature_noise=5.0)}
         extra.update(hidden=32, proj_hidden=32, lr=0.01, tau=0.5)
         args.epochs = args.epochs or 30
-        seeds = range(min(args.seeds, 2))
+        seeds = range(args.seed_start, min(args.seeds, 2))
         out = args.out or "benchmarks/results/node_cl_quick.json"
     else:
         from graphcl.data import load
 
         graphs = {name: load(name) for name in args.datasets.split(",")}
-        seeds = range(args.seeds)
+        seeds = range(args.seed_start, args.seeds)
         out = args.out or "benchmarks/results/node_cl.json"
+    if not seeds:
+        raise ValueError(f"--seed-start {args.seed_start} leaves no training seed below --seeds {args.seeds}")
     if "csgcl" in methods:
         from graphcl.augment import attach_community_strength
 
@@ -233,25 +291,33 @@ def main() -> None:
                   f"({info['community_detection_s'][name]} s)", flush=True)
     configs = {(m, n): method_config(m, n, args.epochs, args.epoch_scale, extra) for n in graphs for m in methods}
     results: dict = {key: [] for key in configs}
+    if args.merge:
+        info["merged"] = merge_runs(args.merge, results, configs, set(seeds), args.merge_note)
     report = None
     t_start = time.perf_counter()
-    for seed in seeds:
-        if args.time_budget is not None and seed > seeds[0] and time.perf_counter() - t_start > args.time_budget:
-            info["stopped"] = (f"time budget {args.time_budget:.0f} s reached after {seed - seeds[0]} of "
-                               f"{len(seeds)} training seeds; later seeds not run")
+    if args.order == "seeds":  # per seed, every dataset and method back to back
+        jobs = [(seed, name, m) for seed in seeds for name in graphs for m in methods]
+    else:  # every seed of the first method, then the next method
+        jobs = [(seed, name, m) for m in methods for name in graphs for seed in seeds]
+    info["order"] = args.order
+    for j, (seed, name, m) in enumerate(jobs):
+        boundary = args.order == "methods" or (name, m) == (jobs[0][1], jobs[0][2])
+        if (args.time_budget is not None and j > 0 and boundary
+                and time.perf_counter() - t_start > args.time_budget):
+            info["stopped"] = (f"time budget {args.time_budget:.0f} s reached after {j} of {len(jobs)} training "
+                               f"runs (order '{args.order}'); later runs not run: "
+                               f"{[f'{mm} {nn} seed {ss}' for ss, nn, mm in jobs[j:]]}")
             report = summarise(results, configs, info, device)
             atomic_write_json(out, report)
             print(info["stopped"], flush=True)
             break
-        for name, data in graphs.items():
-            for m in methods:
-                r = run_one(m, data, configs[(m, name)], seed, args.splits, device)
-                results[(m, name)].append(r)
-                print(f"{m} {name} seed={seed}: {100 * r['accuracy']:.2f} +- {100 * r['std']:.2f} "
-                      f"({r['epochs']} epochs, {r['s_per_epoch']:.3f} s/epoch, loss {r['first_loss']:.3f} -> "
-                      f"{r['final_loss']:.3f})", flush=True)
-                report = summarise(results, configs, info, device)
-                atomic_write_json(out, report)
+        r = run_one(m, graphs[name], configs[(m, name)], seed, args.splits, device)
+        results[(m, name)].append(r)
+        print(f"{m} {name} seed={seed}: {100 * r['accuracy']:.2f} +- {100 * r['std']:.2f} "
+              f"({r['epochs']} epochs, {r['s_per_epoch']:.3f} s/epoch, loss {r['first_loss']:.3f} -> "
+              f"{r['final_loss']:.3f}, {r['first_layer']} first layer)", flush=True)
+        report = summarise(results, configs, info, device)
+        atomic_write_json(out, report)
     print_table(report)
     print(f"wrote {out}")
 

@@ -8,14 +8,27 @@ All encoders take ``(x, edge_index)`` with a plain ``[2, E]`` ``edge_index``
 with ``norm`` (optional), ``activation`` after every layer (also the last one
 unless ``act_last=False``, as GRACE/GCA/CSGCL do) and ``dropout`` on the input
 of every layer but the first. GRACE's encoder is ``GCNEncoder(in, 2h, h)``.
+
+Sparse first layer: when the input ``x`` has at most ``sparse_input_density``
+non-zero entries (bag-of-words features; :func:`graphcl.sparse.sparse_features`),
+the first convolution's input product runs as a sparse-dense product
+(:func:`graphcl.sparse.sparse_linear`, O(nnz(x) * width) instead of
+O(N * in_dim * width)) and the layer's propagation is applied to its result.
+The product commutes with the aggregation of GCN, GraphSAGE (mean) and GIN (the
+first ``Linear`` of its MLP), so the output and the parameter gradients equal the
+dense layer's up to float rounding. GAT (attention on the projected features)
+keeps the dense path. The dense path is also taken when ``x`` requires a gradient
+(the sparse product gives none to ``x``) or ``sparse_input_density=None``.
 """
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (used by the doctests)
+import torch
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GCNConv, GINConv, SAGEConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+from graphcl.sparse import sparse_features, sparse_linear
 from graphcl.validation import check_positive_int
 
 __all__ = ["GCNEncoder", "GATEncoder", "SAGEEncoder", "GINEncoder", "ProjectionHead", "make_activation",
@@ -57,10 +70,21 @@ def _make_norm(norm: str | None, channels: int) -> nn.Module:
     raise ValueError(f"norm must be None, 'batch' or 'layer', got {norm!r}")
 
 
+def _check_density(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"sparse_input_density must be None or a number in [0, 1], got {value!r}")
+    return float(value)
+
+
 class _GNNEncoder(nn.Module):
-    """Common layer stack; subclasses provide ``_conv(in_channels, out_channels, last)``."""
+    """Common layer stack; subclasses provide ``_conv(in_channels, out_channels, last)`` and, where the
+    first layer's input product commutes with its aggregation, ``_sparse_conv(conv, xs, edge_index,
+    edge_weight)`` (the layer on a sparse CSR ``xs``)."""
 
     uses_edge_weight = False
+    supports_sparse_input = False
 
     def __init__(
         self,
@@ -72,6 +96,8 @@ class _GNNEncoder(nn.Module):
         norm: str | None = None,
         dropout: float = 0.0,
         act_last: bool = True,
+        *,
+        sparse_input_density: float | None = 0.1,
     ) -> None:
         super().__init__()
         check_positive_int(in_dim, "in_dim")
@@ -82,6 +108,7 @@ class _GNNEncoder(nn.Module):
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         make_activation(activation)  # validates the name
         _make_norm(norm, 1)
+        self.sparse_input_density = _check_density(sparse_input_density)
         self.in_dim, self.hidden_dim, self.out_dim = in_dim, hidden_dim, out_dim
         self.num_layers, self.act_last = num_layers, bool(act_last)
         dims = [in_dim] + [hidden_dim] * (num_layers - 1) + [out_dim]
@@ -105,12 +132,35 @@ class _GNNEncoder(nn.Module):
             if m is not self and hasattr(m, "reset_parameters"):
                 m.reset_parameters()
 
+    def _sparse_conv(self, conv: nn.Module, xs: Tensor, edge_index: Tensor,
+                     edge_weight: Tensor | None) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def sparse_input(self, x: Tensor) -> Tensor:
+        """``x`` as the sparse CSR matrix the first layer will use, or ``x`` itself (dense path: encoder without a
+        sparse first layer, ``sparse_input_density=None``, ``x`` too dense or requiring a gradient; an ``x``
+        that is already a torch sparse tensor is returned as is and used as such).
+
+        Example:
+            >>> GCNEncoder(20, 8, 4).sparse_input(torch.eye(20)).layout
+            torch.sparse_csr
+        """
+        if (not self.supports_sparse_input or self.sparse_input_density is None or not isinstance(x, Tensor)
+                or x.dim() != 2 or x.requires_grad):
+            return x
+        return sparse_features(x, self.sparse_input_density)
+
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         """Node embeddings ``[N, out_dim]``; ``edge_weight`` is used by GCN only."""
+        if not self.uses_edge_weight:
+            edge_weight = None
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.acts)):
             if i > 0:
                 x = self.dropout(x)
-            if self.uses_edge_weight and edge_weight is not None:
+            xs = self.sparse_input(x) if i == 0 else x
+            if i == 0 and self.supports_sparse_input and xs.layout != torch.strided:
+                x = self._sparse_conv(conv, xs, edge_index, edge_weight)
+            elif edge_weight is not None:
                 x = conv(x, edge_index, edge_weight)
             else:
                 x = conv(x, edge_index)
@@ -128,9 +178,18 @@ class GCNEncoder(_GNNEncoder):
     """
 
     uses_edge_weight = True
+    supports_sparse_input = True
 
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         return GCNConv(in_channels, out_channels, cached=False)
+
+    def _sparse_conv(self, conv: nn.Module, xs: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+        # GCNConv.forward (cached=False) with its linear product on the sparse input
+        if conv.normalize:
+            edge_index, edge_weight = gcn_norm(edge_index, edge_weight, xs.size(0), conv.improved,
+                                               conv.add_self_loops, conv.flow, xs.dtype)
+        out = conv.propagate(edge_index, x=sparse_linear(xs, conv.lin), edge_weight=edge_weight)
+        return out if conv.bias is None else out + conv.bias
 
 
 class SAGEEncoder(_GNNEncoder):
@@ -141,8 +200,20 @@ class SAGEEncoder(_GNNEncoder):
         torch.Size([4, 16])
     """
 
+    supports_sparse_input = True
+
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         return SAGEConv(in_channels, out_channels, aggr="mean")
+
+    def _sparse_conv(self, conv: nn.Module, xs: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+        # lin_l(mean_j x_j) + lin_r(x) = mean_j (x_j W_l^T) + b_l + x W_r^T: one sparse product for both weights
+        width = conv.lin_l.weight.size(0)
+        h = torch.sparse.mm(xs, torch.cat([conv.lin_l.weight, conv.lin_r.weight]).t())
+        h_l, h_r = h[:, :width], h[:, width:]
+        out = conv.propagate(edge_index, x=(h_l, h_l), size=None)
+        if conv.lin_l.bias is not None:
+            out = out + conv.lin_l.bias
+        return out + h_r
 
 
 class GINEncoder(_GNNEncoder):
@@ -153,9 +224,20 @@ class GINEncoder(_GNNEncoder):
         torch.Size([4, 16])
     """
 
+    supports_sparse_input = True
+
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         mlp = nn.Sequential(nn.Linear(in_channels, out_channels), nn.ReLU(), nn.Linear(out_channels, out_channels))
         return GINConv(mlp, train_eps=True)
+
+    def _sparse_conv(self, conv: nn.Module, xs: Tensor, edge_index: Tensor, edge_weight: Tensor | None) -> Tensor:
+        # Linear(sum_j x_j + (1 + eps) x) = sum_j x_j W^T + (1 + eps) x W^T + b, then the rest of the MLP
+        first = conv.nn[0]
+        h = torch.sparse.mm(xs, first.weight.t())
+        out = conv.propagate(edge_index, x=(h, h), size=None) + (1 + conv.eps) * h
+        if first.bias is not None:
+            out = out + first.bias
+        return conv.nn[1:](out)
 
 
 class GATEncoder(_GNNEncoder):
@@ -169,12 +251,13 @@ class GATEncoder(_GNNEncoder):
 
     def __init__(self, in_dim: int, hidden_dim: int, out_dim: int, num_layers: int = 2, activation: str = "relu",
                  norm: str | None = None, dropout: float = 0.0, act_last: bool = True, heads: int = 4,
-                 attn_dropout: float = 0.0) -> None:
+                 attn_dropout: float = 0.0, *, sparse_input_density: float | None = 0.1) -> None:
         check_positive_int(heads, "heads")
         if num_layers > 1 and hidden_dim % heads:
             raise ValueError(f"hidden_dim ({hidden_dim}) must be divisible by heads ({heads})")
         self.heads, self.attn_dropout = heads, float(attn_dropout)
-        super().__init__(in_dim, hidden_dim, out_dim, num_layers, activation, norm, dropout, act_last)
+        super().__init__(in_dim, hidden_dim, out_dim, num_layers, activation, norm, dropout, act_last,
+                         sparse_input_density=sparse_input_density)
 
     def _conv(self, in_channels: int, out_channels: int, last: bool) -> nn.Module:
         if last:
