@@ -39,7 +39,8 @@ trained on the original graph only (unsupervised; the copies
 and their correspondences are never seen in training). Test pairs use pair seeds
 0..S-1, the same pairs for every training seed; the validation pair used to
 choose CRW-GCL's settings (``--select``) uses seed 1000 at p = 0.1 (and, from round 7
-on, also at p = 0.2: ``--select-ps``), never a test seed.
+on, also at p = 0.2, from round 12 on at p = 0.05, 0.1 and 0.2: ``--select-ps``), never a
+test seed. Rounds 12-13 (session 6): Cora and CiteSeer, see ``SELECT_GRID`` and crw.yaml.
 
 PPI (Homo sapiens) has no node features: every graph (original and copy) gets 7
 structural features computed from its own edges
@@ -119,6 +120,23 @@ SELECT_GRID = {
     # setting was not run (time). Round 11: a softer walk (tau 0.2), the neighbourhood cycle dominating the loss.
     11: [dict(_HOPS, neighborhood_weight=3.0, lr=0.0, lazy_step=False, p_swap_feature=0.4, tau=0.2),
          dict(_HOPS, neighborhood_weight=10.0, lr=0.0, lazy_step=False, p_swap_feature=0.4)],
+    # Round 11 result: tau 0.2 89.00 / 77.95, cycle weight 10 89.18 / 78.55 (untrained 90.25 / 78.32).
+    # Session 6 (issue 8), validation pairs p = 0.05, 0.1, 0.2 (seed 1000). Diagnosis (frozen projections, the loss
+    # evaluated on a grid of block weights; /tmp scratch, summarised in crw.yaml): the palindrome's minimum is the
+    # node's own features; the strict neighbourhood cycle at tau 0.07 has its minimum at little neighbourhood
+    # weight, but at tau 0.02-0.03 its minimum moves to 1-hop weight ~2 x self, where validation Hits@1 peaks
+    # (the soft loss at 0.07 is dominated by the easy nodes; a sharper walk weighs the hard, row-swapped ones).
+    # Round 12: a sharper walk (tau 0.03, 0.02); views noised at 0.3 instead of 0.2.
+    12: [dict(_HOPS, lr=0.0, neighborhood_weight=1.0, lazy_step=False, tau=0.03),
+         dict(_HOPS, lr=0.0, neighborhood_weight=1.0, lazy_step=False, tau=0.02),
+         dict(_HOPS, lr=0.0, neighborhood_weight=1.0, lazy_step=False, tau=0.03, p_drop_edge=0.3, p_add_edge=0.3,
+              p_drop_feature=0.3, p_swap_feature=0.3)],
+    # Round 12 result (raw 94.13 / 89.05 / 78.75, untrained 95.16 / 90.25 / 78.32): tau 0.03 96.12 / 91.43 / 77.99,
+    # tau 0.02 94.98 / 89.51 / 72.27, tau 0.03 + views at 0.3 96.34 / 91.51 / 79.47 (chosen, crw.yaml default).
+    # Round 13 (CiteSeer validation pairs): the new default against session 5's setting (which CiteSeer used).
+    # Round 13 result (raw 94.09 / 88.79 / 78.87, untrained 94.54 / 89.39 / 77.29): default 95.58 / 90.11 / 77.67,
+    # session 5's setting 94.42 / 89.15 / 78.93 (chosen for CiteSeer: better worst margin over the baselines).
+    13: [{}, {"tau": 0.07, "p_drop_edge": 0.2, "p_add_edge": 0.2, "p_drop_feature": 0.2, "p_swap_feature": 0.2}],
     7: [dict(_HOPS, neighborhood_weight=0.0), dict(_HOPS, neighborhood_weight=1.0),
         dict(_HOPS, neighborhood_weight=1.0, p_drop_edge=0.3, p_add_edge=0.3, p_swap_feature=0.3)],
 }

@@ -525,3 +525,31 @@ def test_flip_feature_entries_moves_exactly_p_of_the_non_zeros():
            "p_swap_feature": 0.0, "p_zero_feature": 0.0, "view_features": "given"}
     xv, _ = crw_views(x, ei, cfg, _gen(1))
     assert torch.equal(xv, y)
+
+
+def test_palindrome_prefers_own_features_and_a_sharper_cycle_prefers_the_neighbourhood():
+    """Issue 8's diagnosis on a hand-made case: view b has 20 % of the feature rows swapped (same edges).
+    Embeddings are [own features, sqrt(w) * 1-hop mean] (both L2-normalised). Following the features is a
+    consistent matching, so the palindrome is lowest at w = 0 for every tau; the strict neighbourhood cycle
+    penalises it, and the sharper the walk, the more neighbourhood weight its minimum has (w = 0 at tau 0.3,
+    2 at 0.07, 4 at 0.03 on this grid)."""
+    from graphcl.losses.crw import crw_neighborhood
+    from graphcl.sparse import normalized_adjacency, spmm
+
+    n = 80
+    ei = _random_graph(n, 200, 0)
+    x = (torch.rand(n, 40, generator=_gen(1)) < 0.15).float()
+    xb, _ = swap_feature_rows(x, 0.2, generator=_gen(2))
+    prop = normalized_adjacency(ei, n, kind="rw")
+    ws = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]
+
+    def emb(feat: torch.Tensor, w: float) -> torch.Tensor:
+        return torch.cat([F.normalize(feat, dim=1), w ** 0.5 * F.normalize(spmm(prop, feat), dim=1)], 1)
+
+    best = {}
+    for tau in (0.3, 0.07, 0.03):
+        pal = [float(crw([emb(x, w), emb(xb, w)], tau)) for w in ws]
+        cyc = [float(crw_neighborhood(emb(x, w), emb(xb, w), ei, ei, tau, lazy=False)) for w in ws]
+        assert pal.index(min(pal)) == 0
+        best[tau] = ws[cyc.index(min(cyc))]
+    assert best == {0.3: 0.0, 0.07: 2.0, 0.03: 4.0}

@@ -31,6 +31,14 @@ with learnable scales, learning rate ``scale_lr``); with ``lr: 0`` its projectio
 stay at their random initialisation and only the block scales, i.e. how much the
 node's own features count against its neighbourhood, are learned.
 
+The temperature matters for what the scales learn (issue 8): the palindrome is lowest
+with the node's own features alone (following the features is a consistent matching,
+row swaps included), and so is the neighbourhood cycle at a soft walk (tau 0.07: its
+loss is dominated by the easy nodes, which a sharper own-feature match serves). With a
+sharp walk (tau 0.03, the default since session 6) the easy nodes saturate, the nodes
+whose features moved dominate, and the cycle's minimum moves to a neighbourhood weight
+that helps matching.
+
 Training runs through :func:`graphcl.train.fit`; the model after the last epoch
 is used (no test data touches model choice). Evaluation: linear probe on the
 frozen encoder outputs (:func:`graphcl.eval.linear_probe`) and node
