@@ -11,6 +11,7 @@ from graphcl.sparse import (
     normalized_adjacency,
     normalized_bipartite,
     randomized_svd,
+    sparse_features,
     spmm,
     to_sparse,
 )
@@ -173,3 +174,19 @@ def test_sparse_kernels_cuda():
     U, S, V = randomized_svd(A, q=4, generator=torch.Generator(device=dev).manual_seed(0))
     Se = torch.linalg.svdvals(A.to_dense())
     assert U.device.type == "cuda" and torch.allclose(S, Se[:4], rtol=0.01)
+
+
+def test_sparse_features_matches_torch_csr_and_falls_back_when_dense():
+    g = torch.Generator().manual_seed(0)
+    x = (torch.rand(50, 40, generator=g) < 0.05).float() * torch.rand(50, 40, generator=g)
+    x[7] = 0  # an empty row
+    for dtype in (torch.float32, torch.float64):
+        xs, ref = sparse_features(x.to(dtype)), x.to(dtype).to_sparse_csr()
+        assert xs.layout == torch.sparse_csr
+        assert torch.equal(xs.crow_indices(), ref.crow_indices())
+        assert torch.equal(xs.col_indices(), ref.col_indices())
+        assert torch.equal(xs.values(), ref.values())
+    dense = torch.rand(6, 5, generator=g) + 0.1
+    assert sparse_features(dense) is dense  # too dense: returned as is
+    assert sparse_features(torch.zeros(0, 3)).layout == torch.strided
+    assert sparse_features(torch.zeros(3, 4)).to_dense().abs().sum() == 0  # all zero: an empty CSR
