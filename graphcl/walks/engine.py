@@ -198,6 +198,18 @@ class _WalkIndex:
         return self.edge_set.contains(t, x)
 
 
+def _set_bits(words: Tensor, keys: Tensor) -> Tensor:
+    """Set the bits ``keys`` (distinct) of the all-zero ``int32`` bitmap ``words`` (in place)."""
+    one = torch.ones(1, dtype=torch.int32, device=keys.device).expand(keys.numel())
+    # distinct keys set distinct bits, so adding the bit values is an OR (bit 31 wraps to the sign bit)
+    return words.index_add_(0, keys >> 5, one << (keys & 31).to(torch.int32))
+
+
+def _bit_test(words: Tensor, keys: Tensor) -> Tensor:
+    """``int32`` 1 where the bit ``keys`` of the bitmap ``words`` is set, else 0."""
+    return (words.index_select(0, keys >> 5) >> (keys & 31).to(torch.int32)) & 1
+
+
 class _EdgeBitmap:
     """Dense adjacency bitmap (``N^2`` bits in int32 words), for graphs small enough.
 
@@ -209,17 +221,11 @@ class _EdgeBitmap:
         self.n = max(graph.num_nodes, 1)
         words = ((self.n + 1) ** 2 + 31) // 32
         self.words = torch.zeros(words, dtype=torch.int32, device=dev)
-        keys = graph.row * self.n + graph.col
-        # Distinct keys set distinct bits, so summing the bit values is an OR
-        # (bit 31 wraps to the sign bit, which is what we want).
-        bits = torch.ones(1, dtype=torch.int32, device=dev).expand(keys.numel())
-        self.words.index_add_(0, keys >> 5, bits << (keys & 31).to(torch.int32))
+        _set_bits(self.words, graph.row * self.n + graph.col)
         self.key_dtype = torch.int32 if (self.n + 1) ** 2 < 2**31 else torch.long  # 32-bit arithmetic when it fits
 
     def contains(self, t: Tensor, x: Tensor) -> Tensor:
-        key = t.to(self.key_dtype) * self.n + x.to(self.key_dtype)
-        word = self.words.index_select(0, key >> 5)
-        return ((word >> (key & 31).to(torch.int32)) & 1).bool()
+        return _bit_test(self.words, t.to(self.key_dtype) * self.n + x.to(self.key_dtype)).bool()
 
 
 class _EdgeSet:
@@ -694,18 +700,6 @@ def _member_scratch(index: _WalkIndex, words: int) -> tuple[Tensor, Tensor]:
         cached = index.member_scratch = (torch.zeros(words, dtype=torch.int32, device=index.device),
                                          torch.empty(words, dtype=torch.int32, device=index.device))
     return cached[0][:words], cached[1][:words]
-
-
-def _set_bits(words: Tensor, keys: Tensor) -> Tensor:
-    """Set the bits ``keys`` (distinct) of the all-zero ``int32`` bitmap ``words`` (in place)."""
-    one = torch.ones(1, dtype=torch.int32, device=keys.device).expand(keys.numel())
-    # distinct keys set distinct bits, so adding the bit values is an OR (bit 31 wraps to the sign bit)
-    return words.index_add_(0, keys >> 5, one << (keys & 31).to(torch.int32))
-
-
-def _bit_test(words: Tensor, keys: Tensor) -> Tensor:
-    """``int32`` 1 where the bit ``keys`` of the bitmap ``words`` is set, else 0."""
-    return (words.index_select(0, keys >> 5) >> (keys & 31).to(torch.int32)) & 1
 
 
 def _csr32(index: _WalkIndex) -> tuple[Tensor, Tensor]:
