@@ -24,7 +24,9 @@
    candidate (shift b in ``--shifts``) x (negative exponent in ``--ns-exponents``) x
    (singular-value power in ``--eig-powers``) is scored on VALIDATION labels exactly as in
    part 3; only the winner is then scored on the test nodes (DeepWalk protocols and ratios
-   of part 1, ``--num-shuffles`` shuffles).
+   of part 1, ``--num-shuffles`` shuffles, or ``--test-shuffles``). ``--counts sampled
+   rao_blackwell`` adds the Rao-Blackwellised counts as a candidate dimension and
+   ``--row-norms 0 1`` row L2-normalisation.
 
 ``--trainer ppmi`` runs parts 1-2 with that trainer (rows are named "graphcl walks + PPMI
 factorisation", not SGNS).
@@ -284,6 +286,14 @@ def main() -> None:
                     help="ppmi_select part: negative-distribution exponents")
     ap.add_argument("--eig-powers", type=float, nargs="+", default=[0.5, 1.0],
                     help="ppmi_select part: embedding U * S**power")
+    ap.add_argument("--counts", nargs="+", default=["sampled"], choices=["sampled", "rao_blackwell"],
+                    help="ppmi_select part: co-occurrence counts (sampled word2vec counts, or "
+                         "Rao-Blackwellised dense counts, graphcl.embed.skipgram.cooccurrence_matrix)")
+    ap.add_argument("--row-norms", type=int, nargs="+", default=[0], choices=[0, 1],
+                    help="ppmi_select part: 1 = also L2-normalise the embedding rows (a candidate)")
+    ap.add_argument("--test-shuffles", type=int, default=None,
+                    help="ppmi_select part: shuffles of the winner's test scoring (default: "
+                         "--num-shuffles)")
     ap.add_argument("--trainer", default="sgns", choices=["sgns", "ppmi"],
                     help="torch backend: SGNS or walks + shifted PPMI factorisation")
     ap.add_argument("--negative", type=int, default=5,
@@ -487,8 +497,13 @@ def main() -> None:
         print(f"chosen shift b = {best}")
 
     if "ppmi_select" in args.parts:
+        import torch.nn.functional as F
+
         from graphcl.embed import cooccurrence_counts, factorize_ppmi, unigram_distribution
+        from graphcl.embed.factorize import shifted_ppmi_matrix
+        from graphcl.embed.skipgram import cooccurrence_matrix
         from graphcl.eval import multilabel_f1
+        from graphcl.sparse import normalized_adjacency, randomized_svd
         from graphcl.utils import make_generator
 
         name = args.select_dataset
@@ -498,31 +513,58 @@ def main() -> None:
               else dict(walks_per_node=10, walk_length=40))
         t0 = time.perf_counter()
         walks = DeepWalk(dim=128, window=10, **wk, **common).walks(ei.to(device), num_nodes=n)
-        counts = cooccurrence_counts(walks, n, 10)
-        t_count = time.perf_counter() - t0
-        print(f"{name}: walks + counts {t_count:.1f} s, nnz {counts[0].numel()}", flush=True)
+        t_walks = time.perf_counter() - t0
+        all_counts, t_count = {}, {}
+        for kind in args.counts:
+            t1 = time.perf_counter()
+            if kind == "sampled":
+                all_counts[kind] = cooccurrence_counts(walks, n, 10)
+            else:  # Rao-Blackwellised dense counts with the walker's transition D^-1 A
+                P = normalized_adjacency(ei.to(device), n, kind="rw", layout="csr")
+                all_counts[kind] = cooccurrence_matrix(walks, n, 10, transition=P,
+                                                       dtype=torch.float32)
+            t_count[kind] = time.perf_counter() - t1
+            print(f"{name}: {kind} counts {t_count[kind]:.1f} s", flush=True)
         perms = [np.random.default_rng([args.seed, s]).permutation(n) for s in range(shuffles)]
         val: dict[str, list[float]] = {}
-        factors: dict[tuple[int, float], tuple[torch.Tensor, torch.Tensor]] = {}
+        cand: dict[str, tuple] = {}
+        factors: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
         t_svd = {}
-        for b in args.shifts:
-            for e in args.ns_exponents:
-                t1 = time.perf_counter()
-                U, S = factorize_ppmi(*counts, n, unigram_distribution(walks, n, e), 128, b,
-                                      niter=args.svd_niter, generator=make_generator(args.seed + 1, device))
-                t_svd[f"b={b},ns={e:g}"] = time.perf_counter() - t1
-                factors[(b, e)] = (U.cpu(), S.cpu())
-                for a in args.eig_powers:
-                    z = U.cpu() * S.cpu().clamp(min=0).pow(a)
-                    key = f"b={b},ns={e:g},eig={a:g}"
-                    val[key] = []
-                    for perm in perms:  # validation inside the training half of each split
-                        train = torch.as_tensor(perm[:int(round(0.5 * n))])
-                        res = multilabel_f1(z[train], y[train], train_ratios=(0.8,), num_shuffles=1,
-                                            protocol="topk", seed=args.seed, n_jobs=args.n_jobs)
-                        val[key].append(res["macro_f1"][0])
-                    print(f"  {key}: validation Macro-F1 {np.mean(val[key]):.4f} "
-                          f"(per shuffle {[round(v, 4) for v in val[key]]})", flush=True)
+        for kind in args.counts:
+            for b in args.shifts:
+                for e in args.ns_exponents:
+                    t1 = time.perf_counter()
+                    noise = unigram_distribution(walks, n, e)
+                    gen = make_generator(args.seed + 1, device)
+                    if kind == "sampled":
+                        U, S = factorize_ppmi(*all_counts[kind], n, noise, 128, b,
+                                              niter=args.svd_niter, generator=gen)
+                    else:
+                        L = shifted_ppmi_matrix(all_counts[kind], noise, b)
+                        U, S, _ = randomized_svd(L, 128, niter=args.svd_niter, generator=gen,
+                                                 oversample=10)
+                        del L
+                    tag = "" if kind == "sampled" else f",counts={kind}"
+                    t_svd[f"b={b},ns={e:g}{tag}"] = time.perf_counter() - t1
+                    factors[(kind, b, e)] = (U.cpu(), S.cpu())
+                    for a in args.eig_powers:
+                        for norm in args.row_norms:
+                            z = U.cpu() * S.cpu().clamp(min=0).pow(a)
+                            if norm:
+                                z = F.normalize(z, dim=1)
+                            key = f"b={b},ns={e:g},eig={a:g}{tag}" + (",l2" if norm else "")
+                            cand[key] = (kind, b, e, a, bool(norm))
+                            val[key] = []
+                            for perm in perms:  # validation inside the training half of each split
+                                train = torch.as_tensor(perm[:int(round(0.5 * n))])
+                                res = multilabel_f1(z[train], y[train], train_ratios=(0.8,),
+                                                    num_shuffles=1, protocol="topk", seed=args.seed,
+                                                    n_jobs=args.n_jobs)
+                                val[key].append(res["macro_f1"][0])
+                            print(f"  {key}: validation Macro-F1 {np.mean(val[key]):.4f} "
+                                  f"(per shuffle {[round(v, 4) for v in val[key]]})", flush=True)
+            if kind != "sampled":
+                all_counts[kind] = None  # free the dense matrix
         keys = list(val)
         best = max(keys, key=lambda k: (np.mean(val[k]), -keys.index(k)))
         for k, v in val.items():
@@ -530,11 +572,14 @@ def main() -> None:
                          "impl": "graphcl walks + PPMI factorisation",
                          "metric": "validation_macro_f1_topk", "value": float(np.mean(v)),
                          "std": float(np.std(v)), "per_shuffle": v, "unit": "fraction"})
-        b_s, e_s, a_s = (part.split("=")[1] for part in best.split(","))
-        U, S = factors[(int(b_s), float(e_s))]
+        kind, b_s, e_s, a_s, norm = cand[best]
+        U, S = factors[(kind, b_s, e_s)]
         z = U * S.clamp(min=0).pow(float(a_s))
+        if norm:
+            z = F.normalize(z, dim=1)
         ratios = args.ratios or REF_RATIOS
-        test = {p: multilabel_f1(z, y, train_ratios=ratios, num_shuffles=shuffles, protocol=p,
+        test_shuffles = args.test_shuffles or shuffles
+        test = {p: multilabel_f1(z, y, train_ratios=ratios, num_shuffles=test_shuffles, protocol=p,
                                  seed=args.seed, n_jobs=args.n_jobs) for p in args.protocols}
         print(f"chosen {best}; test (top-k / threshold) at ratios {ratios}:")
         for i, r in enumerate(ratios):
@@ -550,11 +595,14 @@ def main() -> None:
         extra["settings"]["ppmi_select"] = {
             "dataset": name, **wk, "window": 10, "dim": 128, "svd_niter": args.svd_niter,
             "chosen": best, "candidates": keys, "num_shuffles": shuffles,
-            "walks_and_counts_seconds": t_count, "pmi_svd_seconds": t_svd,
+            "test_shuffles": test_shuffles, "counts": args.counts, "row_norms": args.row_norms,
+            "walks_seconds": t_walks, "counts_seconds": t_count,
+            "walks_and_counts_seconds": t_walks + sum(t_count.values()), "pmi_svd_seconds": t_svd,
             "selection_protocol": "per shuffle s of multilabel_f1's 50 % split (perm "
                                   "default_rng([seed, s])), classifier fit on 80 % of the TRAINING "
                                   "nodes and scored on the other 20 % (top-k Macro-F1); mean over "
-                                  "shuffles; only the winner is scored on test nodes"}
+                                  "shuffles; highest mean wins (ties: first listed); only the "
+                                  "winner is scored on test nodes"}
         extra["protocols"] = {**extra.get("protocols", {}),
                               **{f"ppmi_select_{p}": test[p]["protocol"] for p in test}}
 

@@ -13,7 +13,8 @@ comparable); the median ratio is reported. With --score the Macro-F1 at 50 % (to
 1 shuffle) of each side's last embedding is recorded too. The graphcl trainer options are
 passed through: --mode pairs|walks, --shared-negatives, --sample (word2vec downsampling),
 --max-row-updates, --aggregate, --batch-size (see graphcl.embed.train_skipgram).
---trainer ppmi replaces the graphcl side's SGNS by walks + shifted PPMI factorisation
+--trainer ppmi (with --ppmi-counts sampled|rao_blackwell, --ppmi-ns-exponent, --ppmi-normalize)
+replaces the graphcl side's SGNS by walks + shifted PPMI factorisation
 (graphcl.embed.factorize, NetMF-style; --negative is then the PMI shift b, --svd-niter the
 SVD power iterations); its rows are named "graphcl walks + PPMI factorisation".
 With --num-shuffles S the score is the mean over S shuffles of the 50 % split, and
@@ -120,6 +121,17 @@ def main() -> None:
                          "(the peer always uses 5 negatives)")
     ap.add_argument("--svd-niter", type=int, default=5, help="--trainer ppmi: SVD power iterations")
     ap.add_argument("--eig-power", type=float, default=0.5, help="--trainer ppmi: embedding U * S**power")
+    ap.add_argument("--ppmi-counts", default="sampled", choices=["sampled", "rao_blackwell"],
+                    help="--trainer ppmi: sampled word2vec counts or Rao-Blackwellised dense counts "
+                         "(DeepWalk case only)")
+    ap.add_argument("--ppmi-ns-exponent", type=float, default=0.75,
+                    help="--trainer ppmi: unigram exponent of the negative distribution")
+    ap.add_argument("--ppmi-normalize", action="store_true",
+                    help="--trainer ppmi: L2-normalise the embedding rows")
+    ap.add_argument("--dataset", default=None, choices=["ppi", "blogcatalog"],
+                    help="graph (default: ppi with --quick, else blogcatalog)")
+    ap.add_argument("--pq", default=None,
+                    help="node2vec / node2vec_paper cases: 'p,q' overriding the case's (p, q)")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--aggregate", action="store_true",
                     help="graphcl side: train_skipgram(aggregate=True), SGNS on pairs drawn from "
@@ -138,7 +150,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cores = args.threads
     repeats = args.repeats or (1 if args.quick else 3)
-    name = "ppi" if args.quick else "blogcatalog"
+    name = args.dataset or ("ppi" if args.quick else "blogcatalog")
     out = args.out or str(Path(__file__).parent / "results" /
                           ("embed_speed_quick.json" if args.quick else "embed_speed.json"))
     ei, y = load_dataset(name)
@@ -158,6 +170,10 @@ def main() -> None:
         "node2vec_paper": dict(wpn=10, length=80, p=4.0 if name == "ppi" else 0.25,
                                q=1.0 if name == "ppi" else 0.25),
     }
+    if args.pq:
+        p_, q_ = (float(v) for v in args.pq.split(","))
+        for key in ("node2vec", "node2vec_paper"):
+            cases[key].update(p=p_, q=q_)
     rows, ratios, info = [], {}, {}
     mru = args.max_row_updates
     mru = None if mru == "none" else (mru if mru == "auto" else int(mru))
@@ -181,7 +197,9 @@ def main() -> None:
                                       + (f"trainer=ppmi: shifted PPMI factorisation by "
                                          f"graphcl.embed.ppmi_embedding, shift b={args.negative}, "
                                          f"svd_niter={args.svd_niter}, eig_power={args.eig_power}, window 10, dim 128, "
-                                         f"sample={args.sample}"
+                                         f"sample={args.sample}, ns_exponent={args.ppmi_ns_exponent}, "
+                                         f"normalize={args.ppmi_normalize}, counts={args.ppmi_counts} "
+                                         "(DeepWalk case; node2vec cases: sampled)"
                                          if args.trainer == "ppmi" else
                                          "trainer=sgns: SGNS by graphcl.embed.train_skipgram "
                                          f"(negative={args.negative}, mode={args.mode},"
@@ -197,7 +215,7 @@ def main() -> None:
                                      "LogisticRegression C=1 lbfgs on raw embeddings; "
                                      + ("every repeat scored, repeat r trained with seed + r"
                                         if args.vary_seed else "last repeat scored")),
-                  "vary_seed": args.vary_seed,
+                  "vary_seed": args.vary_seed, "dataset": name,
                   "command": " ".join(sys.argv)}
         atomic_write_json(out, result)
         print(f"wrote {out}")
@@ -211,6 +229,9 @@ def main() -> None:
                   batch_size=args.batch_size, aggregate=args.aggregate, mode=args.mode,
                   shared_negatives=args.shared_negatives, sample=args.sample,
                   max_row_updates=mru, trainer=args.trainer, svd_niter=args.svd_niter, eig_power=args.eig_power)
+        if args.trainer == "ppmi":
+            kw.update(ppmi_ns_exponent=args.ppmi_ns_exponent, ppmi_normalize=args.ppmi_normalize,
+                      ppmi_counts=args.ppmi_counts if case == "deepwalk" else "sampled")
         if case != "deepwalk":
             kw.update(p=c["p"], q=c["q"])
         torch.set_num_threads(args.threads)
@@ -237,6 +258,8 @@ def main() -> None:
                   flush=True)
         label = f"{name}/{case}/wpn={c['wpn']},len={c['length']},p={c['p']:g},q={c['q']:g}"
         ours = "graphcl walks + PPMI factorisation" if args.trainer == "ppmi" else "graphcl"
+        if args.trainer == "ppmi" and case == "deepwalk" and args.ppmi_counts == "rao_blackwell":
+            ours = "graphcl walks + Rao-Blackwellised PPMI factorisation"
         for impl, ts in ((ours, t_ours), ("pecanpy+gensim", t_peer)):
             rows.append({"case": label, "impl": impl, "metric": "end_to_end_time",
                          "value": statistics.median(ts), "all": ts, "unit": "s"})

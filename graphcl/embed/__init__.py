@@ -20,13 +20,14 @@ Example:
 """
 
 from graphcl.embed.estimators import DeepWalk, Node2Vec, as_csr_graph
-from graphcl.embed.factorize import factorize_ppmi, ppmi_embedding, shifted_ppmi
+from graphcl.embed.factorize import factorize_ppmi, ppmi_embedding, shifted_ppmi, shifted_ppmi_matrix
 from graphcl.embed.gensim_backend import train_gensim, walks_to_sentences
 from graphcl.embed.io import load_word2vec, save_word2vec
 from graphcl.embed.skipgram import (
     SkipGram,
     check_walks,
     cooccurrence_counts,
+    cooccurrence_matrix,
     sample_negatives,
     skipgram_pairs,
     subsample_keep_probability,
@@ -43,6 +44,7 @@ __all__ = [
     "train_skipgram",
     "skipgram_pairs",
     "cooccurrence_counts",
+    "cooccurrence_matrix",
     "unigram_distribution",
     "sample_negatives",
     "check_walks",
@@ -52,6 +54,7 @@ __all__ = [
     "ppmi_embedding",
     "factorize_ppmi",
     "shifted_ppmi",
+    "shifted_ppmi_matrix",
     "walks_to_sentences",
     "save_word2vec",
     "load_word2vec",

@@ -15,6 +15,7 @@ from graphcl.embed.gensim_backend import train_gensim
 from graphcl.embed.io import save_word2vec
 from graphcl.embed.skipgram import train_skipgram
 from graphcl.graph import CSRGraph
+from graphcl.sparse import normalized_adjacency
 from graphcl.utils import make_generator, resolve_device
 from graphcl.validation import check_edge_index, check_positive_int
 
@@ -84,6 +85,9 @@ class _WalkEmbedding:
         trainer: str = "sgns",
         svd_niter: int = 5,
         eig_power: float = 0.5,
+        ppmi_counts: str = "sampled",
+        ppmi_ns_exponent: float = 0.75,
+        ppmi_normalize: bool = False,
     ) -> None:
         self.dim = check_positive_int(dim, "dim")
         self.walk_length = check_positive_int(walk_length, "walk_length")
@@ -142,6 +146,19 @@ class _WalkEmbedding:
         if isinstance(eig_power, bool) or not isinstance(eig_power, (int, float)) or not eig_power >= 0:
             raise ValueError(f"eig_power must be a number >= 0, got {eig_power!r}")
         self.eig_power = float(eig_power)
+        if ppmi_counts not in ("sampled", "rao_blackwell"):
+            raise ValueError(f"ppmi_counts must be 'sampled' or 'rao_blackwell', got {ppmi_counts!r}")
+        if ppmi_counts == "rao_blackwell" and (self.p != 1 or self.q != 1):
+            raise ValueError("ppmi_counts='rao_blackwell' needs first-order walks (p = q = 1): "
+                             "node2vec walks are not Markov chains on the nodes")
+        self.ppmi_counts = ppmi_counts
+        if (isinstance(ppmi_ns_exponent, bool) or not isinstance(ppmi_ns_exponent, (int, float))
+                or not ppmi_ns_exponent >= 0):
+            raise ValueError(f"ppmi_ns_exponent must be a number >= 0, got {ppmi_ns_exponent!r}")
+        self.ppmi_ns_exponent = float(ppmi_ns_exponent)
+        if not isinstance(ppmi_normalize, bool):
+            raise TypeError(f"ppmi_normalize must be a bool, got {type(ppmi_normalize).__name__}")
+        self.ppmi_normalize = ppmi_normalize
         self.embedding_: Tensor | None = None
         self.walks_: Tensor | None = None
 
@@ -165,10 +182,16 @@ class _WalkEmbedding:
             raise ValueError("graph has no nodes")
         walks = self.walks(g)
         if self.trainer == "ppmi":
+            transition = None
+            if self.ppmi_counts == "rao_blackwell":  # the walker's step distribution D^-1 W
+                gd = g.to(dev)
+                transition = normalized_adjacency(gd.to_edge_index(), gd.num_nodes, gd.weight,
+                                                  kind="rw", layout="csr")
             z = ppmi_embedding(
                 walks, g.num_nodes, dim=self.dim, window=self.window, negative=self.negative,
                 sample=self.sample, niter=self.svd_niter, eig_power=self.eig_power, device=dev,
-                generator=make_generator(self.seed + 1, dev),
+                generator=make_generator(self.seed + 1, dev), ns_exponent=self.ppmi_ns_exponent,
+                counts=self.ppmi_counts, transition=transition, normalize=self.ppmi_normalize,
             )
         elif self.backend == "torch":
             z = train_skipgram(
@@ -223,6 +246,11 @@ class DeepWalk(_WalkEmbedding):
     ``U sqrt(S)``, NetMF). It is not
     SGNS ("walks + PPMI factorisation"); ``lr``, ``epochs``, ``batch_size`` and the SGNS
     fast-path options do not apply to it, ``sample`` does (downsampling before counting).
+    ``ppmi_counts="rao_blackwell"`` (p = q = 1, ``sample=0``; O(N^2) memory) counts each
+    context by its exact step distribution from the walk's previous node,
+    ``ppmi_ns_exponent`` is the negatives' unigram exponent, ``ppmi_normalize=True``
+    L2-normalises the rows (:func:`~graphcl.embed.factorize.ppmi_embedding` ``counts``,
+    ``ns_exponent``, ``normalize``).
 
     Example:
         >>> ei = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
@@ -256,6 +284,9 @@ class DeepWalk(_WalkEmbedding):
         trainer: str = "sgns",
         svd_niter: int = 5,
         eig_power: float = 0.5,
+        ppmi_counts: str = "sampled",
+        ppmi_ns_exponent: float = 0.75,
+        ppmi_normalize: bool = False,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=1.0, q=1.0, lr=lr,
@@ -264,7 +295,8 @@ class DeepWalk(_WalkEmbedding):
                          aggregate=aggregate, shared_negatives=shared_negatives,
                          sample=sample, pair_fraction=pair_fraction, mode=mode,
                          max_row_updates=max_row_updates, trainer=trainer, svd_niter=svd_niter,
-                         eig_power=eig_power)
+                         eig_power=eig_power, ppmi_counts=ppmi_counts,
+                         ppmi_ns_exponent=ppmi_ns_exponent, ppmi_normalize=ppmi_normalize)
 
 
 class Node2Vec(_WalkEmbedding):
@@ -307,6 +339,9 @@ class Node2Vec(_WalkEmbedding):
         trainer: str = "sgns",
         svd_niter: int = 5,
         eig_power: float = 0.5,
+        ppmi_counts: str = "sampled",
+        ppmi_ns_exponent: float = 0.75,
+        ppmi_normalize: bool = False,
     ) -> None:
         super().__init__(dim=dim, walk_length=walk_length, walks_per_node=walks_per_node,
                          window=window, negative=negative, epochs=epochs, p=p, q=q, lr=lr,
@@ -315,4 +350,5 @@ class Node2Vec(_WalkEmbedding):
                          aggregate=aggregate, shared_negatives=shared_negatives,
                          sample=sample, pair_fraction=pair_fraction, mode=mode,
                          max_row_updates=max_row_updates, trainer=trainer, svd_niter=svd_niter,
-                         eig_power=eig_power)
+                         eig_power=eig_power, ppmi_counts=ppmi_counts,
+                         ppmi_ns_exponent=ppmi_ns_exponent, ppmi_normalize=ppmi_normalize)

@@ -27,6 +27,13 @@ What :func:`ppmi_embedding` computes, from the SAME walks the SGNS trainer would
 4. A rank-``dim`` randomized SVD of ``L`` (:func:`graphcl.sparse.randomized_svd`, Halko et
    al. 2011; :func:`factorize_ppmi`) and the embedding ``U * sqrt(S)`` (``eig_power=0.5``).
 
+Options (defaults keep the above): ``counts="rao_blackwell"`` replaces step 1 by the
+Rao-Blackwellised counts of :func:`graphcl.embed.skipgram.cooccurrence_matrix` (each
+sampled context replaced by its exact one-step distribution ``P[w[t+o-1], :]`` given the
+walk so far; same expectation for DeepWalk walks, less sampling noise in the rare pairs,
+whose ``log`` dominates the PPMI), then steps 3-4 on that dense matrix
+(:func:`shifted_ppmi_matrix`); ``normalize=True`` L2-normalises the embedding rows.
+
 This is NOT SGNS: it is the closed-form (rank-constrained, least-squares) factorisation of
 the matrix SGNS approximates, so results must be named "walks + PPMI factorisation". A
 node that never occurs in the walks has an empty row and gets a zero embedding. SGNS skips
@@ -45,6 +52,7 @@ from torch import Tensor
 from graphcl.embed.skipgram import (
     check_walks,
     cooccurrence_counts,
+    cooccurrence_matrix,
     subsample_keep_probability,
     subsample_walks,
     unigram_distribution,
@@ -52,7 +60,9 @@ from graphcl.embed.skipgram import (
 from graphcl.sparse import randomized_svd, to_sparse
 from graphcl.validation import check_generator, check_positive_int
 
-__all__ = ["shifted_ppmi", "factorize_ppmi", "ppmi_embedding"]
+__all__ = ["shifted_ppmi", "shifted_ppmi_matrix", "factorize_ppmi", "ppmi_embedding"]
+
+_COUNTS = ("sampled", "rao_blackwell")
 
 
 def shifted_ppmi(
@@ -91,15 +101,7 @@ def shifted_ppmi(
                          f"{list(centre.shape)}, {list(context.shape)}, {list(weight.shape)}")
     if not weight.dtype.is_floating_point or (weight.numel() and not bool((weight > 0).all())):
         raise ValueError("weight must be a floating tensor of positive counts")
-    if noise.shape != (n,) or not noise.dtype.is_floating_point:
-        raise ValueError(f"noise must be a floating tensor of shape [{n}], got "
-                         f"{noise.dtype} {list(noise.shape)}")
-    if bool((noise < 0).any()) or not float(noise.sum()) > 0:
-        raise ValueError("noise must be non-negative with a positive sum")
-    if isinstance(negative, bool) or not isinstance(negative, (int, float)) or not negative > 0:
-        raise ValueError(f"negative must be a positive number (the SGNS shift), got {negative!r}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    _check_noise_negative_dtype(noise, n, negative, dtype)
     dev = weight.device
     centre, context = centre.long(), context.long()
     if centre.numel() and (int(torch.minimum(centre.min(), context.min())) < 0
@@ -118,12 +120,89 @@ def shifted_ppmi(
         raise ValueError("noise is zero at a context node of the counts")
     val = weight.log() - row_sum[centre].log() - p_n[context].log() - math.log(float(negative))
     keep = val > 0
-    row, col, val = centre[keep], context[keep], val[keep].to(dtype)
-    crow = torch.zeros(n + 1, dtype=torch.long, device=dev)
+    return _csr(centre[keep], context[keep], val[keep].to(dtype), n)
+
+
+def _csr(row: Tensor, col: Tensor, val: Tensor, n: int) -> Tensor:
+    """``[n, n]`` CSR tensor from row-sorted ``(row, col, val)``."""
+    crow = torch.zeros(n + 1, dtype=torch.long, device=val.device)
     crow[1:] = torch.cumsum(torch.bincount(row, minlength=n), 0)
     with warnings.catch_warnings():  # torch warns that sparse CSR support is beta
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, col, val, (n, n), device=dev)
+        return torch.sparse_csr_tensor(crow, col, val, (n, n), device=val.device)
+
+
+def _check_noise_negative_dtype(noise: object, n: int, negative: object, dtype: object) -> None:
+    if not isinstance(noise, Tensor):
+        raise TypeError(f"noise must be a torch.Tensor, got {type(noise).__name__}")
+    if noise.shape != (n,) or not noise.dtype.is_floating_point:
+        raise ValueError(f"noise must be a floating tensor of shape [{n}], got "
+                         f"{noise.dtype} {list(noise.shape)}")
+    if bool((noise < 0).any()) or not float(noise.sum()) > 0:
+        raise ValueError("noise must be non-negative with a positive sum")
+    if isinstance(negative, bool) or not isinstance(negative, (int, float)) or not negative > 0:
+        raise ValueError(f"negative must be a positive number (the SGNS shift), got {negative!r}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+
+
+_PMI_BLOCK = 1 << 22  # entries of the dense count matrix turned into PMI values at once
+
+
+def shifted_ppmi_matrix(
+    counts: Tensor,
+    noise: Tensor,
+    negative: float = 5,
+    *,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """:func:`shifted_ppmi` of a DENSE ``[N, N]`` count matrix (e.g.
+    :func:`graphcl.embed.skipgram.cooccurrence_matrix`): ``max(log(C[i, j] / (negative *
+    C_i * noise[j])), 0)`` on the positive entries of ``counts``, as a sparse CSR tensor of
+    ``dtype`` (zeros dropped). The logs are taken in float64, in row blocks (no dense
+    float64 copy of ``counts``). ``noise`` as in :func:`shifted_ppmi`.
+
+    Example:
+        >>> L = shifted_ppmi_matrix(torch.tensor([[0.0, 2.0], [2.0, 0.0]]),
+        ...                         torch.tensor([0.5, 0.5]), 1)
+        >>> L.to_dense()
+        tensor([[0.0000, 0.6931],
+                [0.6931, 0.0000]])
+    """
+    if not isinstance(counts, Tensor):
+        raise TypeError(f"counts must be a torch.Tensor, got {type(counts).__name__}")
+    if counts.layout != torch.strided or counts.dim() != 2 or counts.size(0) != counts.size(1):
+        raise ValueError(f"counts must be a dense square matrix, got {counts.layout} "
+                         f"{list(counts.shape)}")
+    if not counts.dtype.is_floating_point:
+        raise ValueError(f"counts must be a floating tensor, got {counts.dtype}")
+    n = counts.size(0)
+    _check_noise_negative_dtype(noise, n, negative, dtype)
+    if n and float(counts.min()) < 0:
+        raise ValueError("counts must be non-negative")
+    dev = counts.device
+    p_n = noise.to(dev, torch.float64)
+    p_n = p_n / p_n.sum()
+    log_pn = p_n.log()
+    row_sum = counts.sum(1, dtype=torch.float64)
+    shift = math.log(float(negative))
+    rows_per = max(1, _PMI_BLOCK // max(1, n))
+    rows, cols, vals = [], [], []
+    for r0 in range(0, n, rows_per):
+        blk = counts[r0:r0 + rows_per].to(torch.float64)
+        pos = blk > 0
+        if bool((pos & torch.isneginf(log_pn).unsqueeze(0)).any()):
+            raise ValueError("noise is zero at a context node of the counts")
+        val = blk.log_().sub_(row_sum[r0:r0 + rows_per].log().unsqueeze(1))
+        val.sub_(log_pn.unsqueeze(0)).sub_(shift)
+        r, c = ((val > 0) & pos).nonzero(as_tuple=True)
+        rows.append(r + r0)
+        cols.append(c)
+        vals.append(val[r, c].to(dtype))
+    if not rows:
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        return _csr(empty, empty, torch.zeros(0, dtype=dtype, device=dev), n)
+    return _csr(torch.cat(rows), torch.cat(cols), torch.cat(vals), n)
 
 
 def factorize_ppmi(
@@ -174,6 +253,9 @@ def ppmi_embedding(
     niter: int = 5,
     oversample: int = 10,
     eig_power: float = 0.5,
+    counts: str = "sampled",
+    transition: Tensor | None = None,
+    normalize: bool = False,
     dtype: torch.dtype = torch.float32,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
@@ -191,6 +273,13 @@ def ppmi_embedding(
     ``oversample`` extra sketch columns go to :func:`graphcl.sparse.randomized_svd`;
     ``generator`` drives the sketch (and the downsampling), so a seed fixes the result.
     ``eig_power``: the singular-value weighting of Levy, Goldberg & Dagan (2015).
+
+    ``counts="rao_blackwell"`` (needs ``transition``, the walks' row-stochastic transition
+    matrix, e.g. ``normalized_adjacency(edge_index, n, kind="rw", layout="csr")`` for
+    DeepWalk walks, and ``sample=0``): the Rao-Blackwellised dense counts of
+    :func:`~graphcl.embed.skipgram.cooccurrence_matrix` (same expectation for first-order
+    walks, less noise; ``O(N^2)`` memory) and :func:`shifted_ppmi_matrix`.
+    ``normalize=True``: the rows of the embedding are L2-normalised (zero rows stay zero).
 
     Example:
         >>> walks = torch.tensor([[0, 1, 0, 1, 0], [2, 3, 2, 3, 2], [1, 0, 1, 0, 1]])
@@ -217,11 +306,31 @@ def ppmi_embedding(
     noise = unigram_distribution(walks, n, ns_exponent)  # raw counts, as SGNS negatives
     if isinstance(sample, bool) or not isinstance(sample, (int, float)) or not sample >= 0:
         raise ValueError(f"sample must be a number >= 0, got {sample!r}")
+    if counts not in _COUNTS:
+        raise ValueError(f"counts must be one of {_COUNTS}, got {counts!r}")
+    if not isinstance(normalize, bool):
+        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
+    if counts == "rao_blackwell":
+        if transition is None:
+            raise ValueError("counts='rao_blackwell' needs transition (the walks' transition matrix)")
+        if sample > 0:
+            raise ValueError("counts='rao_blackwell' needs sample=0 (downsampled walks are not "
+                             "Markov chains of transition)")
+    elif transition is not None:
+        raise ValueError("transition is used only with counts='rao_blackwell'")
     if sample > 0:
         tok = walks.reshape(-1)
-        counts = torch.bincount(tok[tok >= 0], minlength=n)
-        walks = subsample_walks(walks, subsample_keep_probability(counts, sample), generator)
-    centre, context, weight = cooccurrence_counts(walks, n, window, shrink_window=shrink_window)
-    U, S = factorize_ppmi(centre, context, weight, n, noise, dim, negative, niter=niter,
-                          oversample=oversample, dtype=dtype, generator=generator)
-    return U * S.clamp(min=0).pow(float(eig_power))
+        tok_counts = torch.bincount(tok[tok >= 0], minlength=n)
+        walks = subsample_walks(walks, subsample_keep_probability(tok_counts, sample), generator)
+    if counts == "sampled":
+        centre, context, weight = cooccurrence_counts(walks, n, window, shrink_window=shrink_window)
+        U, S = factorize_ppmi(centre, context, weight, n, noise, dim, negative, niter=niter,
+                              oversample=oversample, dtype=dtype, generator=generator)
+    else:
+        C = cooccurrence_matrix(walks, n, window, shrink_window=shrink_window,
+                                transition=transition.to(device), dtype=dtype)
+        L = shifted_ppmi_matrix(C, noise, negative, dtype=dtype)
+        del C
+        U, S, _ = randomized_svd(L, dim, niter=niter, generator=generator, oversample=oversample)
+    z = U * S.clamp(min=0).pow(float(eig_power))
+    return torch.nn.functional.normalize(z, dim=1) if normalize else z

@@ -81,6 +81,7 @@ __all__ = [
     "train_skipgram",
     "skipgram_pairs",
     "cooccurrence_counts",
+    "cooccurrence_matrix",
     "unigram_distribution",
     "sample_negatives",
     "check_walks",
@@ -309,6 +310,102 @@ def cooccurrence_counts(
     if shrink_window:
         weight = weight / window
     return torch.cat(centres), torch.cat(contexts), weight
+
+
+_DENSE_MATRIX_LIMIT = 1 << 30  # entries of cooccurrence_matrix's dense [N, N] output (8 GiB float64)
+
+
+def _check_transition(transition: object, n: int, device: torch.device) -> Tensor:
+    if not isinstance(transition, Tensor):
+        raise TypeError(f"transition must be a torch.Tensor, got {type(transition).__name__}")
+    if transition.layout not in (torch.strided, torch.sparse_coo, torch.sparse_csr):
+        raise ValueError(f"transition must be dense, sparse COO or sparse CSR, got {transition.layout}")
+    if tuple(transition.shape) != (n, n) or not transition.dtype.is_floating_point:
+        raise ValueError(f"transition must be a floating [{n}, {n}] matrix, got "
+                         f"{transition.dtype} {list(transition.shape)}")
+    if transition.device != device:
+        raise ValueError(f"transition is on {transition.device} but walks are on {device}")
+    return transition
+
+
+def cooccurrence_matrix(
+    walks: Tensor,
+    num_nodes: int,
+    window: int,
+    *,
+    shrink_window: bool = True,
+    transition: Tensor | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> Tensor:
+    """Dense ``[N, N]`` expected (centre, context) pair counts of one word2vec epoch.
+
+    Without ``transition``: the matrix of :func:`cooccurrence_counts` (same weights
+    ``(window - o + 1) / window`` per offset ``o``, or 1 without ``shrink_window``), counted
+    in one pass into a dense buffer.
+
+    With ``transition`` (row-stochastic ``[N, N]`` ``P``, dense or sparse; for DeepWalk
+    walks ``D^-1 A``, :func:`graphcl.sparse.normalized_adjacency` ``kind="rw"``): the
+    Rao-Blackwellised counts. The forward pair ``(w[t], w[t+o])`` contributes the weight of
+    offset ``o`` times the row ``P[w[t+o-1], :]``, the exact distribution of ``w[t+o]``
+    given the walk up to ``t+o-1``, instead of the indicator of the sampled ``w[t+o]``:
+    ``F = G P`` with ``G[i, k]`` the weighted count of (``w[t] = i``, ``w[t+o-1] = k``,
+    ``w[t+o]`` present). The result is ``F + F^T`` (backward pairs are the transposed
+    forward pairs). For walks that are first-order Markov chains with transition ``P``
+    (DeepWalk: uniform steps, a walk stops only on a node without out-edges) its
+    expectation equals that of the sampled counts, with less variance; for other walks
+    (node2vec with ``p`` or ``q`` != 1, downsampled walks) it is a different matrix.
+
+    ``G`` is summed exactly in float64; ``F`` and the result are ``dtype``. Memory is
+    ``O(N^2)`` (a few dense ``[N, N]`` buffers): ``N * N`` above ``2**30`` raises, use
+    :func:`cooccurrence_counts` there.
+
+    Example:
+        >>> walks = torch.tensor([[0, 1, 2]])
+        >>> cooccurrence_matrix(walks, 3, 2).tolist()
+        [[0.0, 1.0, 0.5], [1.0, 0.0, 1.0], [0.5, 1.0, 0.0]]
+        >>> P = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
+        >>> cooccurrence_matrix(walks, 3, 1, transition=P).tolist()
+        [[0.0, 1.5, 0.0], [1.5, 0.0, 0.5], [0.0, 0.5, 0.0]]
+    """
+    walks = check_walks(walks, num_nodes)
+    check_positive_int(window, "window")
+    n = int(num_nodes)
+    if n * n > _DENSE_MATRIX_LIMIT:
+        raise ValueError(f"num_nodes={n}: a dense [N, N] matrix has {n * n} entries (limit "
+                         f"{_DENSE_MATRIX_LIMIT}); use cooccurrence_counts")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    dev = walks.device
+    if transition is not None:
+        transition = _check_transition(transition, n, dev)
+    length = walks.size(1)
+    per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
+    acc = torch.zeros(n * n, dtype=torch.float64, device=dev)
+    for start in range(0, walks.size(0), per_chunk):
+        chunk = walks[start:start + per_chunk]
+        for off in range(1, min(window, length - 1) + 1):
+            a, b = chunk[:, :-off], chunk[:, off:]
+            # Rao-Blackwell: index the token before the context; its P row is added below
+            ctx = b if transition is None else chunk[:, off - 1:length - 1]
+            both = (a >= 0) & (b >= 0)
+            key = a[both] * n + ctx[both]
+            wt = torch.tensor(float(window - off + 1) if shrink_window else 1.0,
+                              dtype=torch.float64, device=dev)
+            acc.index_add_(0, key, wt.expand(key.numel()))
+    fwd = acc.view(n, n).to(dtype)
+    del acc
+    if transition is not None:
+        P = transition.to(dtype)
+        if P.layout == torch.strided:
+            fwd = fwd @ P
+        else:  # (G P)^T = P^T G^T: sparse @ dense
+            Pt = P.t()
+            Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
+            fwd = (Pt @ fwd.t()).t()
+    out = fwd + fwd.t()
+    if shrink_window:
+        out.div_(window)
+    return out
 
 
 class SkipGram(torch.nn.Module):
