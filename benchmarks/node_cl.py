@@ -33,7 +33,17 @@ prepends the runs stored in an earlier JSON of this script (same methods,
 datasets and configs; disjoint seeds; checked) so that one summary covers all
 seeds; the JSON records both commands and ``--merge-note`` (e.g. which build ran
 which seeds). Every run records whether the encoder's first layer ran as a
-sparse product (``first_layer``).
+sparse product (``first_layer``) and the probe's validation accuracy (``val_accuracy``, mean over splits, at
+the C chosen on it; ``per_split_val``), reported per row as the ``val_accuracy`` metric.
+
+Selection on validation: ``--candidate k1=v1,k2=v2`` (repeatable) trains every listed method once per
+candidate setting (on top of ``--set``), each as its own row labelled ``method[k1=v1,k2=v2]``; the JSON's
+``selection`` block then picks, per method and dataset, the candidate with the highest mean validation
+accuracy over all (training seed, split) pairs of the seeds every candidate finished (ties at 0.01 %: the
+candidate equal to the method's config file, then the first listed). Use training seeds disjoint from the
+test seeds (``--seed-start``). ``--reference PATH`` pairs this run's rows with the stored runs of their
+reference method (e.g. the committed GRACE runs) from an earlier JSON of this script instead of re-training
+it (config checked against the current config file; recorded under ``reference``).
 
 Usage:
     GRAPHCL_DATA=/work/shared/datasets python benchmarks/node_cl.py --datasets cora,citeseer \\
@@ -41,6 +51,10 @@ Usage:
     python benchmarks/node_cl.py --datasets amazon-photo --methods grace,gca,csgcl,rlap --epochs 300
     python benchmarks/node_cl.py --datasets citeseer --methods grace,rlap --seeds 5 --seed-start 2 \\
         --merge benchmarks/results/node_cl_citeseer_2seeds.json --out benchmarks/results/node_cl_citeseer_5seeds.json
+    python benchmarks/node_cl.py --datasets citeseer --methods rlap --seed-start 100 --seeds 102 \
+        --candidate schur_fraction1=0.1,schur_fraction2=0.1 --candidate schur_fraction1=0.2,schur_fraction2=0.0
+    python benchmarks/node_cl.py --datasets citeseer --methods rlap --set schur_fraction1=0.3 \
+        --reference benchmarks/results/node_cl_citeseer_5seeds.json
     python benchmarks/node_cl.py --quick                  # SBM smoke run, < 1 minute
 """
 
@@ -70,6 +84,72 @@ TARGETS = {("csgcl", "amazon-photo"): 92.8, ("csgcl", "amazon-computers"): 89.2,
 CONFIG_OF = {"rlap-unweighted": "rlap"}  # ablation variants read their method's config
 # must reach (>=) the reference method on the same dataset
 RELATIVE = {"csgcl": "grace", "rlap": "grace", "rlap-unweighted": "grace"}
+
+
+def base_method(label: str) -> str:
+    """The method of a row label: ``"rlap[schur_fraction1=0.1]"`` -> ``"rlap"``."""
+    return label.split("[", 1)[0]
+
+
+def parse_candidates(items: list[str]) -> list[dict]:
+    """``--candidate k1=v1,k2=v2`` items as a list of setting dicts (values read as YAML, like ``--set``).
+
+    Example: ``parse_candidates(["p=0.1,q=0"])`` -> ``[{"p": 0.1, "q": 0}]``.
+    """
+    out = []
+    for item in items:
+        cand = parse_settings([part for part in item.split(",") if part.strip()])
+        if not cand:
+            raise ValueError(f"--candidate needs at least one key=value, got {item!r}")
+        if cand in out:
+            raise ValueError(f"--candidate {item!r} is listed twice")
+        out.append(cand)
+    keys = [sorted(c) for c in out]
+    if any(k != keys[0] for k in keys):
+        raise ValueError(f"--candidate settings must all set the same keys, got {keys}")
+    return out
+
+
+def candidate_label(method: str, cand: dict | None) -> str:
+    """Row label of ``method`` trained with the candidate settings ``cand`` (``method`` itself for ``None``)."""
+    if not cand:
+        return method
+    return f"{method}[{','.join(f'{k}={v}' for k, v in cand.items())}]"
+
+
+def select_candidates(summary: dict, candidates: list[dict], extra: dict) -> dict:
+    """Per (method, dataset) the candidate with the highest mean validation accuracy (in %).
+
+    Only the training seeds that every candidate of the group finished count. Ties (equal at 0.01 %) go to the
+    candidate that equals the method's config-file setting (the incumbent), then to the first listed.
+    """
+    groups: dict = {}
+    for s in summary.values():
+        if s.get("candidate") is not None:
+            groups.setdefault((base_method(s["method"]), s["dataset"]), []).append(s)
+    out = {}
+    for (method, name), rows in groups.items():
+        seeds = set.intersection(*({r["seed"] for r in s["runs"]} for s in rows))
+        base = load_config(CONFIG_OF.get(method, method), name)
+        scores = {}
+        for s in rows:
+            vals = [100 * v for r in s["runs"] if r["seed"] in seeds for v in r.get("per_split_val") or []]
+            per_seed = {r["seed"]: round(100 * r["val_accuracy"], 2) for r in s["runs"] if r["seed"] in seeds}
+            scores[s["method"]] = {
+                "settings": s["candidate"], "val_accuracy": round(statistics.fmean(vals), 2) if vals else None,
+                "val_per_training_seed": per_seed,
+                "incumbent": all(base.get(k) == v for k, v in {**extra, **s["candidate"]}.items())}
+        order = {candidate_label(method, c): i for i, c in enumerate(candidates)}
+        ranked = sorted((v for v in scores.items() if v[1]["val_accuracy"] is not None),
+                        key=lambda kv: (-kv[1]["val_accuracy"], not kv[1]["incumbent"], order.get(kv[0], 0)))
+        out[f"{method} {name}"] = {
+            "seeds": sorted(seeds), "candidates": scores, "chosen": ranked[0][0] if ranked else None,
+            "chosen_settings": scores[ranked[0][0]]["settings"] if ranked else None,
+            "rule": ("highest mean validation accuracy (probe validation nodes, at the C chosen on them) over "
+                     "all (training seed, split) pairs of the seeds every candidate finished; ties at 0.01 % -> "
+                     "the incumbent (the config file's setting), then the first listed; test accuracy unused"),
+        }
+    return out
 
 
 def trainers() -> dict:
@@ -133,7 +213,7 @@ def method_config(method: str, dataset: str, epochs: int | None, scale: float | 
 
 
 def run_one(method: str, data, cfg: dict, seed: int, splits: int, device: torch.device) -> dict:
-    train = trainers()[method]
+    train = trainers()[base_method(method)]
     t0 = time.perf_counter()
     out = train(data, {k: v for k, v in cfg.items() if k != "paper_epochs"}, device=device, seed=seed)
     train_s = time.perf_counter() - t0
@@ -153,6 +233,8 @@ def run_one(method: str, data, cfg: dict, seed: int, splits: int, device: torch.
     return {"seed": seed, "first_layer": "sparse" if sparse else "dense",
             "normalize_features": bool(cfg.get("normalize_features", False)), "accuracy": probe["accuracy"],
             "std": probe["std"], "per_split": probe["per_seed"],
+            "val_accuracy": statistics.fmean(probe["val_accuracy"]), "per_split_val": probe["val_accuracy"],
+            "chosen_C": probe["chosen_C"],
             "first_loss": losses[0] if losses else None, "final_loss": losses[-1] if losses else None,
             "min_loss": min(losses) if losses else None, "collapse_loss": collapse,
             "loss_curve": curve, "mean_pairwise_cosine": float(unit.mean(0).pow(2).sum()),
@@ -161,14 +243,23 @@ def run_one(method: str, data, cfg: dict, seed: int, splits: int, device: torch.
             "epochs": cfg["epochs"], "protocol": probe["protocol"]}
 
 
-def summarise(results: dict, configs: dict, extra_info: dict, device: torch.device) -> dict:
+def summarise(results: dict, configs: dict, extra_info: dict, device: torch.device,
+              candidates: dict | None = None) -> dict:
+    """The report: rows, ratios, per (row label, dataset) summaries; ``candidates`` maps a row label to its
+    candidate settings (``--candidate``), which adds the ``selection`` block."""
     rows, ratios, summary = [], {}, {}
+    candidates = candidates or {}
     for (method, name), runs in results.items():
         if not runs:
             continue
+        base = base_method(method)
         accs = [100 * a for r in runs for a in r["per_split"]]
         mean, std = statistics.fmean(accs), (statistics.pstdev(accs) if len(accs) > 1 else 0.0)
         per_seed = [100 * r["accuracy"] for r in runs]
+        # validation accuracy of the probe: only where every run recorded it (older stored runs did not)
+        vals = [v for r in runs for v in r.get("per_split_val") or [None]]
+        vals = [100 * v for v in vals] if None not in vals else []
+        val = round(statistics.fmean(vals), 2) if vals else None
         cfg = configs[(method, name)]
         reduced = cfg["epochs"] != cfg["paper_epochs"]
         label = f"{name} ({cfg['epochs']} epochs{', REDUCED from ' + str(cfg['paper_epochs']) if reduced else ''}; "
@@ -180,20 +271,26 @@ def summarise(results: dict, configs: dict, extra_info: dict, device: torch.devi
             {"case": case, "impl": f"graphcl {method}", "metric": "s_per_epoch",
              "value": round(statistics.median(r["s_per_epoch"] for r in runs), 3), "unit": "s"},
         ]
-        if (method, name) in PAPER:
-            rows.append({"case": case, "impl": f"paper {method}", "metric": "accuracy",
-                         "value": PAPER[(method, name)], "unit": "%"})
-            ratios[f"accuracy {method} {name} graphcl/paper"] = round(mean / PAPER[(method, name)], 4)
-        tgt = TARGETS.get((method, name))
+        if val is not None:
+            rows.append({"case": case, "impl": f"graphcl {method}", "metric": "val_accuracy", "value": val,
+                         "unit": "%", "std": round(statistics.pstdev(vals), 2) if len(vals) > 1 else 0.0})
+        if (base, name) in PAPER:
+            rows.append({"case": case, "impl": f"paper {base}", "metric": "accuracy",
+                         "value": PAPER[(base, name)], "unit": "%"})
+            ratios[f"accuracy {method} {name} graphcl/paper"] = round(mean / PAPER[(base, name)], 4)
+        tgt = TARGETS.get((base, name))
         summary[f"{method} {name}"] = {
             "method": method, "dataset": name, "accuracy": round(mean, 2), "std": round(std, 2),
-            "per_training_seed": [round(a, 2) for a in per_seed], "epochs": cfg["epochs"],
-            "paper_epochs": cfg["paper_epochs"], "reduced_epochs": reduced, "paper": PAPER.get((method, name)),
+            "per_training_seed": [round(a, 2) for a in per_seed], "val_accuracy": val,
+            "val_per_training_seed": [round(100 * r["val_accuracy"], 2) if "val_accuracy" in r else None
+                                      for r in runs],
+            "candidate": candidates.get(method), "epochs": cfg["epochs"],
+            "paper_epochs": cfg["paper_epochs"], "reduced_epochs": reduced, "paper": PAPER.get((base, name)),
             "target": tgt, "met": None if tgt is None or reduced else mean >= tgt,
             "config": {k: v for k, v in cfg.items() if k != "paper_epochs"}, "runs": runs,
         }
     for s in list(summary.values()):  # relative targets: same dataset, same number of seeds
-        ref = RELATIVE.get(s["method"])
+        ref = RELATIVE.get(base_method(s["method"]))
         other = summary.get(f"{ref} {s['dataset']}") if ref else None
         if other:  # paired by training seed: the seeds both have
             mine = {r["seed"]: r for r in s["runs"]}
@@ -211,6 +308,9 @@ def summarise(results: dict, configs: dict, extra_info: dict, device: torch.devi
                               if len(diffs) > 1 else 0.0,
                               "seeds_at_least": sum(d >= 0 for d in diffs)}
             ratios[f"accuracy {s['dataset']} {s['method']}/{ref}"] = round(a / b, 4)
+    if candidates:
+        extra_info = {**extra_info, "selection": select_candidates(summary, list(candidates.values()),
+                                                                    extra_info.get("set", {}))}
     return {
         "benchmark": "node_cl", "machine": machine_info(), "device": str(device),
         "protocol": ("settings of graphcl/configs/<method>.yaml per dataset; model after the final epoch (as the "
@@ -250,13 +350,47 @@ def merge_runs(path: str, results: dict, configs: dict, seeds: set[int], note: s
             **{k: prior[k] for k in ("stopped", "renamed") if k in prior}}
 
 
+def add_reference(path: str, results: dict, configs: dict, epochs: int | None, scale: float | None) -> dict:
+    """Add to ``results`` the stored runs of each row's reference method (``RELATIVE``, e.g. GRACE for rLap)
+    from ``path`` (an earlier node_cl JSON), for the paired comparison, without re-training it.
+
+    The stored config must equal the reference method's current config for that dataset (no ``--set``
+    settings: those are for the rows being run). Returns what is recorded under ``reference`` in the JSON.
+    """
+    with open(path) as f:
+        prior = json.load(f)
+    added = {}
+    for method, name in list(configs):
+        ref = RELATIVE.get(base_method(method))
+        if ref is None or (ref, name) in configs:
+            continue
+        stored = prior.get("datasets", {}).get(f"{ref} {name}")
+        if stored is None:
+            raise ValueError(f"--reference {path} has no '{ref} {name}' runs")
+        cfg = method_config(ref, name, epochs, scale, {})
+        mine = {k: v for k, v in cfg.items() if k != "paper_epochs"}
+        theirs = {"normalize_features": False, **stored["config"]}  # runs before the setting never normalised
+        if theirs != mine:
+            diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+            raise ValueError(f"--reference {path}: '{ref} {name}' was run with another config (keys {diff})")
+        configs[(ref, name)] = cfg
+        results[(ref, name)] = [{**r, "reference_from": path} for r in stored["runs"]]
+        added[f"{ref} {name}"] = [r["seed"] for r in stored["runs"]]
+    return {"path": path, "command": prior.get("command"), "seeds": added,
+            "note": "stored runs, not re-trained in this run"}
+
+
 def print_table(report: dict) -> None:
-    print(f"{'method':<16}{'dataset':<18}{'epochs':>12}{'accuracy':>17}{'paper':>8}  target/met")
+    w = max([16] + [len(s["method"]) + 2 for s in report["datasets"].values()])
+    print(f"{'method':<{w}}{'dataset':<18}{'epochs':>12}{'accuracy':>17}{'val acc':>9}{'paper':>8}  target/met")
     for s in report["datasets"].values():
         ep = f"{s['epochs']}/{s['paper_epochs']}"
         rel = "".join(f" {k}: {v['difference']:+.2f}" for k, v in s.items() if k.startswith("vs_"))
-        print(f"{s['method']:<16}{s['dataset']:<18}{ep:>12}{s['accuracy']:>10.2f} +- {s['std']:<4.2f}"
+        val = "-" if s.get("val_accuracy") is None else f"{s['val_accuracy']:.2f}"
+        print(f"{s['method']:<{w}}{s['dataset']:<18}{ep:>12}{s['accuracy']:>10.2f} +- {s['std']:<4.2f}{val:>9}"
               f"{s['paper'] or '-':>8}  {s['target'] or '-'}/{s['met']}{rel}")
+    for key, sel in report.get("selection", {}).items():
+        print(f"selection {key} (seeds {sel['seeds']}): chosen {sel['chosen']}")
 
 
 def main() -> None:
@@ -277,6 +411,11 @@ def main() -> None:
     ap.add_argument("--epoch-scale", type=float, default=None, help="train this fraction of the paper's epochs")
     ap.add_argument("--set", action="append", default=[], help="extra setting for all methods, key=value (e.g. "
                     "block_size=512)")
+    ap.add_argument("--candidate", action="append", default=[], help="candidate setting k1=v1,k2=v2 "
+                    "(repeatable): each listed method is trained once per candidate; the JSON's 'selection' "
+                    "block picks the best on validation accuracy")
+    ap.add_argument("--reference", default=None, help="JSON of an earlier run of this script whose runs of the "
+                    "reference method (e.g. GRACE for rLap) are paired with this run's rows, not re-trained")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--time-budget", type=float, default=None,
@@ -288,7 +427,10 @@ def main() -> None:
     device = resolve_device(args.device)
     methods = args.methods.split(",")
     extra = parse_settings(args.set)
-    info: dict = {"community_detection_s": {}}
+    cands = parse_candidates(args.candidate)
+    info: dict = {"community_detection_s": {}, "set": extra}
+    if cands:
+        info["candidates"] = cands
     if args.quick:
         from graphcl.data import sbm
 
@@ -317,16 +459,21 @@ def main() -> None:
             print(f"{name}: {int(graphs[name].community.max()) + 1} communities, "
                   f"modularity {float(graphs[name].community_strength.sum()):.3f} "
                   f"({info['community_detection_s'][name]} s)", flush=True)
-    configs = {(m, n): method_config(m, n, args.epochs, args.epoch_scale, extra) for n in graphs for m in methods}
+    labels = {candidate_label(m, c): (m, c) for m in methods for c in (cands or [None])}
+    configs = {(lab, n): method_config(m, n, args.epochs, args.epoch_scale, {**extra, **(c or {})})
+               for n in graphs for lab, (m, c) in labels.items()}
     results: dict = {key: [] for key in configs}
     if args.merge:
         info["merged"] = merge_runs(args.merge, results, configs, set(seeds), args.merge_note)
+    if args.reference:
+        info["reference"] = add_reference(args.reference, results, configs, args.epochs, args.epoch_scale)
+    by_label = {lab: c for lab, (m, c) in labels.items() if c}
     report = None
     t_start = time.perf_counter()
-    if args.order == "seeds":  # per seed, every dataset and method back to back
-        jobs = [(seed, name, m) for seed in seeds for name in graphs for m in methods]
-    else:  # every seed of the first method, then the next method
-        jobs = [(seed, name, m) for m in methods for name in graphs for seed in seeds]
+    if args.order == "seeds":  # per seed, every dataset and method (candidate) back to back
+        jobs = [(seed, name, m) for seed in seeds for name in graphs for m in labels]
+    else:  # every seed of the first method (candidate), then the next
+        jobs = [(seed, name, m) for m in labels for name in graphs for seed in seeds]
     info["order"] = args.order
     for j, (seed, name, m) in enumerate(jobs):
         boundary = args.order == "methods" or (name, m) == (jobs[0][1], jobs[0][2])
@@ -335,7 +482,7 @@ def main() -> None:
             info["stopped"] = (f"time budget {args.time_budget:.0f} s reached after {j} of {len(jobs)} training "
                                f"runs (order '{args.order}'); later runs not run: "
                                f"{[f'{mm} {nn} seed {ss}' for ss, nn, mm in jobs[j:]]}")
-            report = summarise(results, configs, info, device)
+            report = summarise(results, configs, info, device, by_label)
             atomic_write_json(out, report)
             print(info["stopped"], flush=True)
             break
@@ -345,8 +492,9 @@ def main() -> None:
               f"({r['epochs']} epochs, {r['s_per_epoch']:.3f} s/epoch, loss {r['first_loss']:.3f} -> "
               f"{r['final_loss']:.3f} (collapse {r['collapse_loss']:.3f}), "
               f"mean cosine {r['mean_pairwise_cosine']:.3f}, "
-              f"{r['first_layer']} first layer, normalize_features={r['normalize_features']})", flush=True)
-        report = summarise(results, configs, info, device)
+              f"{r['first_layer']} first layer, normalize_features={r['normalize_features']}, "
+              f"val {100 * r['val_accuracy']:.2f})", flush=True)
+        report = summarise(results, configs, info, device, by_label)
         atomic_write_json(out, report)
     print_table(report)
     print(f"wrote {out}")
