@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from graphcl.embed.factorize import _COUNTS as PPMI_COUNTS
 from graphcl.embed.factorize import ppmi_embedding
 from graphcl.embed.gensim_backend import train_gensim
 from graphcl.embed.io import save_word2vec
@@ -146,8 +147,8 @@ class _WalkEmbedding:
         if isinstance(eig_power, bool) or not isinstance(eig_power, (int, float)) or not eig_power >= 0:
             raise ValueError(f"eig_power must be a number >= 0, got {eig_power!r}")
         self.eig_power = float(eig_power)
-        if ppmi_counts not in ("sampled", "rao_blackwell"):
-            raise ValueError(f"ppmi_counts must be 'sampled' or 'rao_blackwell', got {ppmi_counts!r}")
+        if ppmi_counts not in PPMI_COUNTS:
+            raise ValueError(f"ppmi_counts must be one of {PPMI_COUNTS}, got {ppmi_counts!r}")
         if ppmi_counts == "rao_blackwell" and (self.p != 1 or self.q != 1):
             raise ValueError("ppmi_counts='rao_blackwell' needs first-order walks (p = q = 1): "
                              "node2vec walks are not Markov chains on the nodes")
