@@ -94,6 +94,54 @@ class CSRGraph:
         return g
 
     @classmethod
+    def from_scipy(cls, matrix, *, weighted: bool | None = None) -> CSRGraph:
+        """Build from a square ``scipy.sparse`` adjacency matrix (any format), without an
+        ``edge_index`` round trip: the CSR arrays are taken over (as int64), so no sort of the
+        edge list and no ``[2, E]`` copy is made.
+
+        Row ``u`` holds the out-edges of ``u``. Duplicate entries are summed, explicitly
+        stored zeros are not edges. ``weighted=None`` keeps the values as edge weights unless
+        they are all 1 (then the graph is unweighted); ``True``/``False`` forces either.
+
+        Example:
+            >>> import scipy.sparse as sp
+            >>> g = CSRGraph.from_scipy(sp.csr_matrix([[0, 1, 0], [1, 0, 1], [0, 1, 0]]))
+            >>> g.degree.tolist(), g.is_weighted
+            ([1, 2, 1], False)
+        """
+        import numpy as np
+        import scipy.sparse as sp
+
+        if not sp.issparse(matrix):
+            raise TypeError(f"matrix must be a scipy.sparse matrix or array, got {type(matrix).__name__}")
+        if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+            raise ValueError(f"matrix must be square [N, N], got shape {list(matrix.shape)}")
+        if weighted is not None and not isinstance(weighted, bool):
+            raise TypeError(f"weighted must be None or a bool, got {type(weighted).__name__}")
+        m = sp.csr_matrix(matrix, copy=True)
+        m.sum_duplicates()  # also sorts the column ids of every row
+        m.eliminate_zeros()
+        data = np.asarray(m.data)
+        if data.size and not np.issubdtype(data.dtype, np.number):
+            raise TypeError(f"matrix must hold numbers, got dtype {data.dtype}")
+        if data.size and not np.all(np.isfinite(data)):
+            raise ValueError("matrix contains NaN or inf")
+        if data.size and bool((data < 0).any()):
+            raise ValueError(f"matrix contains negative weights (min {data.min():g})")
+        if weighted is None:
+            weighted = bool(data.size) and not bool(np.all(data == 1))
+        weight = None
+        if weighted:
+            dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float32
+            weight = torch.from_numpy(data.astype(dtype, copy=False))
+        return cls(
+            rowptr=torch.from_numpy(m.indptr.astype(np.int64)),
+            col=torch.from_numpy(m.indices.astype(np.int64)),
+            weight=weight,
+            num_nodes=int(m.shape[0]),
+        )
+
+    @classmethod
     def from_data(cls, data, *, undirected: bool = False) -> CSRGraph:
         """Build from a PyG ``Data`` (uses ``edge_index``, ``num_nodes`` and ``edge_weight`` if set)."""
         ew = getattr(data, "edge_weight", None)

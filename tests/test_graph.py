@@ -72,6 +72,48 @@ def test_to_device_and_scipy():
     assert m.nnz == g.num_edges and m.shape == (n, n)
 
 
+def test_from_scipy_equals_from_edge_index():
+    import numpy as np
+    import scipy.sparse as sp
+
+    ei, n = random_graph()
+    w = torch.rand(ei.size(1), generator=torch.Generator().manual_seed(5)) + 0.5
+    ref = CSRGraph.from_edge_index(ei, n, w)  # duplicates summed
+    m = sp.coo_matrix((w.numpy(), (ei[0].numpy(), ei[1].numpy())), shape=(n, n))  # unsorted, duplicates
+    g = CSRGraph.from_scipy(m)
+    assert g.is_weighted and g.num_nodes == n
+    assert torch.equal(g.rowptr, ref.rowptr) and torch.equal(g.col, ref.col)
+    assert torch.allclose(g.weight, ref.weight)
+    assert torch.equal(g.keys, ref.keys)
+    # all-ones values give an unweighted graph; explicit zeros are not edges
+    ones = sp.csr_matrix((np.ones(3), ([0, 1, 2], [1, 2, 0])), shape=(4, 4))
+    ones.data[2] = 0.0
+    u = CSRGraph.from_scipy(ones)
+    assert not u.is_weighted and u.degree.tolist() == [1, 1, 0, 0]
+    assert CSRGraph.from_scipy(sp.eye(3) * 2).weight.tolist() == [2.0, 2.0, 2.0]
+    assert not CSRGraph.from_scipy(sp.eye(3) * 2, weighted=False).is_weighted
+
+
+@pytest.mark.parametrize(
+    "m, kwargs, exc, match",
+    [
+        ([[0, 1], [1, 0]], {}, TypeError, "scipy.sparse"),
+        ("rect", {}, ValueError, "square"),
+        ("neg", {}, ValueError, "negative"),
+        ("nan", {}, ValueError, "NaN"),
+        ("ok", {"weighted": 1}, TypeError, "weighted"),
+    ],
+)
+def test_from_scipy_bad_input(m, kwargs, exc, match):
+    import numpy as np
+    import scipy.sparse as sp
+
+    mats = {"rect": sp.csr_matrix((2, 3)), "neg": sp.csr_matrix(np.array([[0.0, -1.0], [1.0, 0.0]])),
+            "nan": sp.csr_matrix(np.array([[0.0, np.nan], [1.0, 0.0]])), "ok": sp.eye(2, format="csr")}
+    with pytest.raises(exc, match=match):
+        CSRGraph.from_scipy(mats.get(m, m) if isinstance(m, str) else m, **kwargs)
+
+
 @pytest.mark.parametrize(
     "ei, kwargs, exc, match",
     [

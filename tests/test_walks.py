@@ -212,6 +212,17 @@ def test_adjacency_bitmap_and_hash_set_agree_with_has_edge():
         assert torch.equal(s.contains(t.int(), x.int()), ref)
 
 
+def test_adjacency_bitmap_built_in_blocks_equals_one_pass(monkeypatch):
+    gen = torch.Generator().manual_seed(25)
+    g = CSRGraph.from_edge_index(torch.randint(0, 200, (2, 2500), generator=gen), 203)  # 3 isolated ids
+    one_pass = engine._EdgeBitmap(g).words
+    monkeypatch.setattr(engine, "_BITMAP_BUILD_EDGES", 7)
+    assert torch.equal(engine._EdgeBitmap(g).words, one_pass)
+    ref = torch.zeros_like(one_pass)
+    engine._set_bits(ref, g.row * g.num_nodes + g.col)
+    assert torch.equal(one_pass, ref)
+
+
 def test_node2vec_with_hash_set_adjacency(monkeypatch):
     # Larger graphs use the hash set instead of the bitmap: same law.
     monkeypatch.setattr(engine, "_EdgeBitmap", engine._EdgeSet)
@@ -300,6 +311,33 @@ def test_walks_per_node_shuffled_passes():
     w2 = walks_per_node(g, 2, 4, p=0.5, q=2.0, shuffle=False,
                         generator=torch.Generator().manual_seed(14))
     assert w2[:, 0].tolist() == list(range(NUM_NODES)) * 2
+
+
+def test_walks_per_node_batches_write_into_the_output():
+    # batched generation consumes the generator in the same order as one batch of the
+    # same walkers would: each batch equals random_walk on its start nodes
+    g = _graph()
+    gen = torch.Generator().manual_seed(15)
+    w = walks_per_node(g, 2, 6, p=0.5, q=2.0, shuffle=False, generator=gen, batch_size=5)
+    gen = torch.Generator().manual_seed(15)
+    start = torch.arange(NUM_NODES).repeat(2)
+    parts = [random_walk(g, start[s:s + 5], 6, p=0.5, q=2.0, generator=gen) for s in range(0, start.numel(), 5)]
+    assert w.dtype == torch.long and w.is_contiguous()
+    assert torch.equal(w, torch.cat(parts))
+
+
+@pytest.mark.parametrize("p,q", [(1.0, 1.0), (0.5, 2.0), (4.0, 1.0)])
+def test_step_blocks_do_not_change_the_walks(monkeypatch, p, q):
+    # The working rows hold a block of steps at a time (engine._WORK_IDS ids); blocks of any
+    # size (and the small uniform draws) consume the generator as one pass would.
+    g = _graph()
+    start = torch.arange(NUM_NODES).repeat(40)
+    ref = random_walk(g, start, 23, p=p, q=q, generator=torch.Generator().manual_seed(16))
+    for work, rand in ((start.numel() * 5, 3 * start.numel()), (1, 1)):
+        monkeypatch.setattr(engine, "_WORK_IDS", work)
+        monkeypatch.setattr(engine, "_STEP_RAND", rand)
+        w = random_walk(g, start, 23, p=p, q=q, generator=torch.Generator().manual_seed(16))
+        assert torch.equal(w, ref)
 
 
 def test_invalid_arguments_raise():

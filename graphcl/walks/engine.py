@@ -10,6 +10,10 @@ Internals:
 
 * Node ids and CSR offsets are held as ``int32`` when the graph allows it (half
   the memory traffic of ``int64``); the walks come back as ``int64``.
+* Steps are written into step-major working rows (a row per step: contiguous
+  gathers and writes) holding at most about 4M ids; every full block of rows is
+  copied into the ``[B, L + 1]`` output. The peak is the output plus those rows,
+  not the output plus a second walk-sized matrix.
 * Nodes without out-neighbours (or whose out-edges all weigh zero) are redirected
   to one extra *sentinel* node that only leads to itself. Stopped walkers can thus
   keep stepping without masks or host synchronisation, and the sentinel is turned
@@ -50,11 +54,19 @@ __all__ = [
     "rwr_subgraphs",
 ]
 
-# Upper bound on the random numbers drawn at once (float32 entries) for first-order walks.
+# Upper bound on the random numbers drawn at once (float32 entries) by walks with restart.
 _RAND_CHUNK = 1 << 24
 # Adjacency tests use a dense bitmap while it needs at most this many bytes (or no
 # more than the hash set would); larger graphs use the hash set.
 _BITMAP_BYTES = 1 << 25
+# Edges per block when the adjacency bitmap is filled.
+_BITMAP_BUILD_EDGES = 1 << 18
+# Walks are built in step-major working rows (one row per step, fast to gather and write)
+# and copied into the [B, L + 1] output block by block: the rows hold at most about this
+# many ids, so a second walk-sized buffer never coexists with the output.
+_WORK_IDS = 1 << 22
+# Uniform random numbers drawn at once by first-order walks (float32 entries).
+_STEP_RAND = 1 << 20
 # Induced-subgraph pair tests between two of the highest-degree nodes read a bitmap of the
 # edges among at most this many of them (``_HUB_BITMAP_NODES ** 2 / 8`` bytes: 32 MiB).
 _HUB_BITMAP_NODES = 1 << 14
@@ -221,7 +233,17 @@ class _EdgeBitmap:
         self.n = max(graph.num_nodes, 1)
         words = ((self.n + 1) ** 2 + 31) // 32
         self.words = torch.zeros(words, dtype=torch.int32, device=dev)
-        _set_bits(self.words, graph.row * self.n + graph.col)
+        # edge keys in row blocks of about _BITMAP_BUILD_EDGES: the temporaries stay small
+        rowptr, col, deg = graph.rowptr, graph.col, graph.degree
+        u = 0
+        while u < graph.num_nodes:
+            lo = int(rowptr[u])
+            v = int(torch.searchsorted(rowptr, lo + _BITMAP_BUILD_EDGES, right=True)) - 1
+            v = min(max(v, u + 1), graph.num_nodes)
+            hi = int(rowptr[v])
+            rows = torch.arange(u, v, device=dev).repeat_interleave(deg[u:v])
+            _set_bits(self.words, rows * self.n + col[lo:hi])
+            u = v
         self.key_dtype = torch.int32 if (self.n + 1) ** 2 < 2**31 else torch.long  # 32-bit arithmetic when it fits
 
     def contains(self, t: Tensor, x: Tensor) -> Tensor:
@@ -354,19 +376,75 @@ def _walk_index(graph: CSRGraph) -> _WalkIndex:
     return index
 
 
-def _first_order(index: _WalkIndex, start: Tensor, length: int, generator) -> Tensor:
+def _first_order(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor) -> Tensor:
     b = start.numel()
     dev = index.device
-    walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
-    walks[0] = start
-    steps_per_chunk = max(1, _RAND_CHUNK // max(b, 1))
-    rand = None
-    for j in range(length):
-        k = j % steps_per_chunk
-        if k == 0:
-            rand = _rand((min(steps_per_chunk, length - j), b), generator, dev)
-        index.step(walks[j], rand[k], out=walks[j + 1])
-    return walks
+    if length == 0 or b == 0:
+        out[:, 0] = start
+        return out
+    # Working rows: the current position, then a block of new steps (see _WORK_IDS).
+    block = min(length, max(1, _WORK_IDS // b))
+    per_draw = max(1, _STEP_RAND // b)
+    buf = torch.empty((block + 1, b), dtype=index.idx_dtype, device=dev)
+    buf[0] = start
+    j = 0
+    while j < length:
+        k = min(block, length - j)
+        for i in range(k):
+            if i % per_draw == 0:  # uniforms in small draws: the same stream as one big draw
+                rand = _rand((min(per_draw, k - i), b), generator, dev)
+            index.step(buf[i], rand[i % per_draw], out=buf[i + 1])
+        first = 0 if j == 0 else 1  # the first block also writes the start column
+        out[:, j + first : j + 1 + k].copy_(buf[first : k + 1].t())
+        buf[0] = buf[k]
+        j += k
+    return out
+
+
+def _second_order_step(index: _WalkIndex, prev: Tensor, cur: Tensor, out: Tensor, p: float, q: float,
+                       generator, max_proposals: int) -> None:
+    """One exact node2vec step for every walker (``prev -> cur``) into ``out``, by rejection."""
+    b = cur.numel()
+    dev = index.device
+    a_back, a_in, a_out = 1.0 / p, 1.0, 1.0 / q
+    a_max = max(a_back, a_in, a_out)
+    need_adj = a_in != a_out
+    sentinel = index.sentinel
+    idx = None  # None: every walker is pending
+    t, v = prev, cur
+    m = 1  # proposals per pending walker in this round
+    while True:
+        if m > 1:
+            t, v = t.repeat_interleave(m), v.repeat_interleave(m)
+        r = _rand((2, v.numel()), generator, dev)
+        x = index.step(v, r[0])
+        thr = r[1].mul_(a_max)  # accept iff thr < alpha(t, x)
+        if need_adj:
+            alpha = torch.where(index.adjacent(t, x), a_in, a_out)
+            alpha = torch.where(x == t, a_back, alpha)
+        else:
+            alpha = torch.where(x == t, a_back, a_in)
+        acc = thr < alpha
+        if sentinel >= 0:
+            acc |= x == sentinel
+        if m > 1:
+            # m i.i.d. proposals in a row: the first accepted one is what sequential
+            # rejection sampling would return.
+            acc = acc.view(-1, m)
+            first = acc.to(torch.uint8).argmax(1, keepdim=True)
+            x = x.view(-1, m).gather(1, first.long()).squeeze(1)
+            acc = acc.any(1)
+        if idx is None:
+            out.copy_(x)
+            idx = (~acc).nonzero().squeeze(1)
+        else:
+            # Still-rejected slots are overwritten once they accept.
+            out.index_copy_(0, idx, x)
+            idx = idx[~acc]
+        if idx.numel() == 0:
+            return
+        m = min(max_proposals, max(1, b // idx.numel()))
+        t, v = prev.index_select(0, idx), cur.index_select(0, idx)
 
 
 def _second_order(
@@ -376,62 +454,35 @@ def _second_order(
     p: float,
     q: float,
     generator,
+    out: Tensor,
     max_proposals: int = 32,
 ) -> Tensor:
     b = start.numel()
     dev = index.device
-    walks = torch.empty((length + 1, b), dtype=index.idx_dtype, device=dev)
-    walks[0] = start
-    if length == 0 or b == 0:
-        return walks
-    walks[1] = index.step(walks[0], _rand((b,), generator, dev))
-    a_back, a_in, a_out = 1.0 / p, 1.0, 1.0 / q
-    a_max = max(a_back, a_in, a_out)
-    need_adj = a_in != a_out
-    sentinel = index.sentinel
-    for j in range(2, length + 1):
-        prev, cur, out = walks[j - 2], walks[j - 1], walks[j]
-        idx = None  # None: every walker is pending
-        t, v = prev, cur
-        m = 1  # proposals per pending walker in this round
-        while True:
-            if m > 1:
-                t, v = t.repeat_interleave(m), v.repeat_interleave(m)
-            r = _rand((2, v.numel()), generator, dev)
-            x = index.step(v, r[0])
-            thr = r[1].mul_(a_max)  # accept iff thr < alpha(t, x)
-            if need_adj:
-                alpha = torch.where(index.adjacent(t, x), a_in, a_out)
-                alpha = torch.where(x == t, a_back, alpha)
-            else:
-                alpha = torch.where(x == t, a_back, a_in)
-            acc = thr < alpha
-            if sentinel >= 0:
-                acc |= x == sentinel
-            if m > 1:
-                # m i.i.d. proposals in a row: the first accepted one is what sequential
-                # rejection sampling would return.
-                acc = acc.view(-1, m)
-                first = acc.to(torch.uint8).argmax(1, keepdim=True)
-                x = x.view(-1, m).gather(1, first.long()).squeeze(1)
-                acc = acc.any(1)
-            if idx is None:
-                out.copy_(x)
-                idx = (~acc).nonzero().squeeze(1)
-            else:
-                # Still-rejected slots are overwritten once they accept.
-                out.index_copy_(0, idx, x)
-                idx = idx[~acc]
-            if idx.numel() == 0:
-                break
-            m = min(max_proposals, max(1, b // idx.numel()))
-            t, v = prev.index_select(0, idx), cur.index_select(0, idx)
-    return walks
+    if length < 2 or b == 0:  # no second-order step
+        return _first_order(index, start, length, generator, out)
+    # Working rows: the two last positions, then a block of new steps (see _WORK_IDS). Half
+    # the first-order block: these steps are dearer (the block copy weighs less) and the
+    # adjacency test already holds memory.
+    block = min(length, max(1, _WORK_IDS // (2 * b)))
+    buf = torch.empty((block + 2, b), dtype=index.idx_dtype, device=dev)
+    buf[0] = start
+    index.step(buf[0], _rand((b,), generator, dev), out=buf[1])  # the first step is first order
+    j = 2  # next position
+    while j <= length:
+        k = min(block, length - j + 1)
+        for i in range(k):
+            _second_order_step(index, buf[i], buf[i + 1], buf[i + 2], p, q, generator, max_proposals)
+        first = 0 if j == 2 else 2  # the first block also writes the first two columns
+        out[:, j - 2 + first : j + k].copy_(buf[first : k + 2].t())
+        buf[0] = buf[k]
+        buf[1] = buf[k + 1]
+        j += k
+    return out
 
 
-def _finish(walks: Tensor, index: _WalkIndex) -> Tensor:
-    """``[L + 1, B]`` internal layout -> ``[B, L + 1]`` long with ``-1`` after a dead end."""
-    out = walks.t().to(torch.long, memory_format=torch.contiguous_format)
+def _finish(out: Tensor, index: _WalkIndex) -> Tensor:
+    """``-1`` after a dead end (the sentinel's id) in the ``[B, L + 1]`` long walks."""
     if index.has_dead:
         out[out == index.sentinel] = -1
     return out
@@ -487,13 +538,17 @@ def random_walk(
     return _run_walks(index, start, length, p, q, generator)
 
 
-def _run_walks(index: _WalkIndex, start: Tensor, length: int, p: float, q: float, generator):
+def _run_walks(index: _WalkIndex, start: Tensor, length: int, p: float, q: float, generator,
+               out: Tensor | None = None) -> Tensor:
+    """Walks from ``start`` into ``out`` (a contiguous ``[B, L + 1]`` long block; allocated when None)."""
     start = start.to(index.idx_dtype)
+    if out is None:
+        out = torch.empty((start.numel(), length + 1), dtype=torch.long, device=index.device)
     if p == 1.0 and q == 1.0:
-        walks = _first_order(index, start, length, generator)
+        _first_order(index, start, length, generator, out)
     else:
-        walks = _second_order(index, start, length, p, q, generator)
-    return _finish(walks, index)
+        _second_order(index, start, length, p, q, generator, out)
+    return _finish(out, index)
 
 
 def walks_per_node(
@@ -545,9 +600,8 @@ def walks_per_node(
         return _run_walks(index, starts, length, p, q, generator)
     out = torch.empty((starts.numel(), length + 1), dtype=torch.long, device=dev)
     for s in range(0, starts.numel(), batch_size):
-        out[s : s + batch_size] = _run_walks(
-            index, starts[s : s + batch_size], length, p, q, generator
-        )
+        # each batch is written straight into its rows (no per-batch long temporary)
+        _run_walks(index, starts[s : s + batch_size], length, p, q, generator, out=out[s : s + batch_size])
     return out
 
 
