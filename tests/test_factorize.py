@@ -199,11 +199,171 @@ def test_bad_arguments(monkeypatch):
         shifted_ppmi_matrix(torch.ones(2, 2), torch.tensor([1.0, 0.0]), 1)
     with pytest.raises(ValueError, match="negative must be a positive number"):
         shifted_ppmi_matrix(torch.ones(2, 2), torch.ones(2), 0)
-    with pytest.raises(ValueError, match="first-order walks"):
-        Node2Vec(trainer="ppmi", p=0.5, ppmi_counts="rao_blackwell", progress=False)
+    with pytest.raises(ValueError, match="needs q = 1"):
+        Node2Vec(trainer="ppmi", p=0.5, q=2.0, ppmi_counts="rao_blackwell", progress=False)
     with pytest.raises(ValueError, match="ppmi_counts must be"):
         DeepWalk(trainer="ppmi", ppmi_counts="dense", progress=False)
     with pytest.raises(ValueError, match="ppmi_ns_exponent must be"):
         DeepWalk(trainer="ppmi", ppmi_ns_exponent=-1, progress=False)
     with pytest.raises(TypeError, match="ppmi_normalize must be a bool"):
         DeepWalk(trainer="ppmi", ppmi_normalize="yes", progress=False)
+
+
+# --- second-order (node2vec, q = 1) Rao-Blackwellisation ------------------------------------
+
+
+def _n2v_graph(weighted: bool, directed_dead_end: bool = False):
+    """5 nodes: triangle 0-1-2, path 2-3-4 (node 4 has degree 1); optionally a node 5 reached
+    by the directed edge 3 -> 5 only (a dead end). Returns (edge_index, weights, n)."""
+    und = [(0, 1), (1, 2), (0, 2), (2, 3), (3, 4)]
+    wts = [1.0, 2.0, 0.5, 3.0, 1.5] if weighted else [1.0] * len(und)
+    src = [a for a, b in und] + [b for a, b in und]
+    dst = [b for a, b in und] + [a for a, b in und]
+    w = wts + wts
+    n = 5
+    if directed_dead_end:
+        src, dst, w, n = src + [3], dst + [5], w + [2.0], 6
+    return torch.tensor([src, dst]), torch.tensor(w, dtype=torch.float64), n
+
+
+def _enumerate_n2v_walks(ei, w, n, length, p, q):
+    """Every node2vec walk of ``length`` steps from every start node with its exact probability,
+    from the definition Pr(x | u, v) ~ alpha(u, x) w(v, x) (not from the counting formula)."""
+    out = {i: {} for i in range(n)}
+    for a, b, c in zip(ei[0].tolist(), ei[1].tolist(), w.tolist()):
+        out[a][b] = out[a].get(b, 0.0) + c
+    walks, probs = [], []
+
+    def extend(walk, prob):
+        if len(walk) == length + 1:
+            walks.append(walk)
+            probs.append(prob)
+            return
+        v = walk[-1]
+        if v < 0 or not out[v]:  # dead end: the walk stops, padded with -1
+            extend(walk + [-1], prob)
+            return
+        if len(walk) == 1:
+            alpha = {x: 1.0 for x in out[v]}
+        else:
+            u = walk[-2]
+            alpha = {x: 1.0 / p if x == u else (1.0 if x in out[u] else 1.0 / q) for x in out[v]}
+        z = sum(alpha[x] * out[v][x] for x in out[v])
+        for x in out[v]:
+            extend(walk + [x], prob * alpha[x] * out[v][x] / z)
+
+    for s0 in range(n):
+        extend([s0], 1.0)
+    return torch.tensor(walks), torch.tensor(probs, dtype=torch.float64)
+
+
+def _transition(ei, w, n):
+    return normalized_adjacency(ei, n, w, kind="rw", layout="csr").to(torch.float64)
+
+
+@pytest.mark.parametrize("weighted,dead_end", [(False, False), (True, False), (True, True)])
+@pytest.mark.parametrize("p", [0.25, 4.0])
+def test_second_order_rao_blackwell_has_the_exact_expectation(weighted, dead_end, p):
+    ei, w, n = _n2v_graph(weighted, dead_end)
+    walks, prob = _enumerate_n2v_walks(ei, w, n, 4, p, 1.0)
+    assert abs(float(prob.sum()) - n) < 1e-12  # one unit of probability per start node
+    P = _transition(ei, w, n)
+    for window, shrink in ((2, True), (3, False)):
+        sampled = torch.zeros(n, n, dtype=torch.float64)
+        rb = torch.zeros(n, n, dtype=torch.float64)
+        for walk, pr in zip(walks, prob):
+            sampled += pr * cooccurrence_matrix(walk[None], n, window, shrink_window=shrink)
+            rb += pr * cooccurrence_matrix(walk[None], n, window, shrink_window=shrink,
+                                           transition=P, p=p)
+        assert torch.allclose(rb, sampled, atol=1e-10, rtol=0)
+        # the first-order counts (p ignored) have a different expectation for these walks
+        fo = sum(pr * cooccurrence_matrix(walk[None], n, window, shrink_window=shrink,
+                                          transition=P) for walk, pr in zip(walks, prob))
+        assert float((fo - sampled).abs().max()) > 1e-3
+
+
+def test_second_order_dense_and_sparse_transition_agree_and_batch_equals_sum():
+    ei, w, n = _n2v_graph(True, True)
+    walks, _ = _enumerate_n2v_walks(ei, w, n, 4, 0.5, 1.0)
+    P = _transition(ei, w, n)
+    sparse = cooccurrence_matrix(walks, n, 3, transition=P, p=0.5)
+    dense = cooccurrence_matrix(walks, n, 3, transition=P.to_dense(), p=0.5)
+    coo = cooccurrence_matrix(walks, n, 3, transition=P.to_sparse_coo(), p=0.5)
+    one_by_one = sum(cooccurrence_matrix(x[None], n, 3, transition=P, p=0.5) for x in walks)
+    assert torch.allclose(sparse, dense, atol=1e-12)
+    assert torch.allclose(coo, dense, atol=1e-12)
+    assert torch.allclose(sparse, one_by_one, atol=1e-10)
+    # float32 output: same values to float32 precision
+    f32 = cooccurrence_matrix(walks, n, 3, transition=P.float(), p=0.5, dtype=torch.float32)
+    assert f32.dtype == torch.float32 and torch.allclose(f32.double(), dense, rtol=1e-5)
+
+
+def test_second_order_with_p_one_is_the_first_order_path():
+    ei, w, n = _n2v_graph(True)
+    P = _transition(ei, w, n)
+    walks = _walks(3, 6)[:, :5] % n
+    first = cooccurrence_matrix(walks, n, 3, transition=P)
+    assert torch.equal(cooccurrence_matrix(walks, n, 3, transition=P, p=1.0, q=1.0), first)
+    # the second-order code itself reduces to the first-order counts at p = 1 (point mass 0)
+    second = skipgram._cooccurrence_matrix_second_order(walks, n, 3, True, P, 1.0, torch.float64)
+    assert torch.allclose(second, first, atol=1e-12)
+
+
+def test_second_order_mean_of_real_walks_matches_sampled_and_has_less_variance():
+    from graphcl.graph import CSRGraph
+
+    ei, w, n = _n2v_graph(False)
+    g = CSRGraph.from_edge_index(ei, n)
+    P = _transition(ei, w, n)
+    sampled, rb = [], []
+    for seed in range(200):
+        wk = walks_per_node(g, 2, 5, p=0.25, q=1.0, generator=_gen(seed))
+        sampled.append(cooccurrence_matrix(wk, n, 3))
+        rb.append(cooccurrence_matrix(wk, n, 3, transition=P, p=0.25))
+    s, r = torch.stack(sampled), torch.stack(rb)
+    se = ((s - r).var(0) / s.size(0)).sqrt().clamp(min=1e-9)
+    assert bool(((s.mean(0) - r.mean(0)).abs() <= 4 * se + 1e-9).all())
+    assert float(r.var(0).sum()) < 0.7 * float(s.var(0).sum())
+    # and both agree with the exact expectation of the enumerated walks (2 walks per node)
+    walks, prob = _enumerate_n2v_walks(ei, w, n, 5, 0.25, 1.0)
+    exact = 2 * sum(pr * cooccurrence_matrix(x[None], n, 3) for x, pr in zip(walks, prob))
+    se_r = (r.var(0) / r.size(0)).sqrt().clamp(min=1e-9)
+    assert bool(((r.mean(0) - exact).abs() <= 4 * se_r + 1e-9).all())
+
+
+def test_second_order_deterministic_and_estimator_passes_p():
+    ei, w, n = _n2v_graph(False)
+    P = _transition(ei, w, n)
+    walks = _walks(3, 6)[:, :5] % n
+    a = cooccurrence_matrix(walks, n, 3, transition=P, p=0.25)
+    assert torch.equal(a, cooccurrence_matrix(walks, n, 3, transition=P, p=0.25))
+    kw = dict(dim=3, walks_per_node=4, walk_length=6, window=3, negative=1, trainer="ppmi",
+              progress=False, seed=2, p=0.25, q=1.0, ppmi_counts="rao_blackwell")
+    m = Node2Vec(**kw).fit(ei, num_nodes=n, keep_walks=True)
+    Pf = normalized_adjacency(ei, n, kind="rw", layout="csr")
+    z = ppmi_embedding(m.walks_, n, dim=3, window=3, negative=1, counts="rao_blackwell",
+                       transition=Pf, p=0.25, generator=_gen(3))
+    assert torch.allclose(m.embedding_, z, atol=1e-6)
+    assert torch.equal(m.embedding_, Node2Vec(**kw).fit(ei, num_nodes=n).embedding_)
+    z1 = ppmi_embedding(m.walks_, n, dim=3, window=3, negative=1, counts="rao_blackwell",
+                        transition=Pf, generator=_gen(3))
+    assert not torch.allclose(z1.abs(), z.abs(), atol=1e-3)  # p changes the matrix
+
+
+def test_second_order_bad_arguments():
+    ei, w, n = _n2v_graph(False)
+    P = _transition(ei, w, n)
+    walks = _walks(3, 6)[:, :5] % n
+    with pytest.raises(ValueError, match="q must be 1 for Rao-Blackwellised counts"):
+        cooccurrence_matrix(walks, n, 2, transition=P, p=0.5, q=2.0)
+    with pytest.raises(ValueError, match="p and q are used only with transition"):
+        cooccurrence_matrix(walks, n, 2, p=0.5)
+    with pytest.raises(ValueError, match="p and q are used only with transition"):
+        cooccurrence_matrix(walks, n, 2, q=0.5)
+    for bad in (0.0, -1.0, float("inf"), float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="p must be a finite number > 0"):
+            cooccurrence_matrix(walks, n, 2, transition=P, p=bad)
+    with pytest.raises(ValueError, match="p and q are used only with counts='rao_blackwell'"):
+        ppmi_embedding(walks, n, dim=2, p=0.5)
+    with pytest.raises(ValueError, match="q must be 1"):
+        ppmi_embedding(walks, n, dim=2, counts="rao_blackwell", transition=P.float(), q=4.0)

@@ -149,9 +149,10 @@ class _WalkEmbedding:
         self.eig_power = float(eig_power)
         if ppmi_counts not in PPMI_COUNTS:
             raise ValueError(f"ppmi_counts must be one of {PPMI_COUNTS}, got {ppmi_counts!r}")
-        if ppmi_counts == "rao_blackwell" and (self.p != 1 or self.q != 1):
-            raise ValueError("ppmi_counts='rao_blackwell' needs first-order walks (p = q = 1): "
-                             "node2vec walks are not Markov chains on the nodes")
+        if ppmi_counts == "rao_blackwell" and self.q != 1:
+            raise ValueError(f"ppmi_counts='rao_blackwell' needs q = 1 (any p), got q={self.q!r}: "
+                             "with q != 1 the node2vec step depends on common neighbours (not "
+                             "implemented)")
         self.ppmi_counts = ppmi_counts
         if (isinstance(ppmi_ns_exponent, bool) or not isinstance(ppmi_ns_exponent, (int, float))
                 or not ppmi_ns_exponent >= 0):
@@ -193,6 +194,7 @@ class _WalkEmbedding:
                 sample=self.sample, niter=self.svd_niter, eig_power=self.eig_power, device=dev,
                 generator=make_generator(self.seed + 1, dev), ns_exponent=self.ppmi_ns_exponent,
                 counts=self.ppmi_counts, transition=transition, normalize=self.ppmi_normalize,
+                **(dict(p=self.p, q=self.q) if self.ppmi_counts == "rao_blackwell" else {}),
             )
         elif self.backend == "torch":
             z = train_skipgram(
@@ -247,8 +249,8 @@ class DeepWalk(_WalkEmbedding):
     ``U sqrt(S)``, NetMF). It is not
     SGNS ("walks + PPMI factorisation"); ``lr``, ``epochs``, ``batch_size`` and the SGNS
     fast-path options do not apply to it, ``sample`` does (downsampling before counting).
-    ``ppmi_counts="rao_blackwell"`` (p = q = 1, ``sample=0``; O(N^2) memory) counts each
-    context by its exact step distribution from the walk's previous node,
+    ``ppmi_counts="rao_blackwell"`` (q = 1, any p, ``sample=0``; O(N^2) memory) counts each
+    context by its exact step distribution from the walk's previous node(s),
     ``ppmi_ns_exponent`` is the negatives' unigram exponent, ``ppmi_normalize=True``
     L2-normalises the rows (:func:`~graphcl.embed.factorize.ppmi_embedding` ``counts``,
     ``ns_exponent``, ``normalize``).

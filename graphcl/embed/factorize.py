@@ -29,9 +29,13 @@ What :func:`ppmi_embedding` computes, from the SAME walks the SGNS trainer would
 
 Options (defaults keep the above): ``counts="rao_blackwell"`` replaces step 1 by the
 Rao-Blackwellised counts of :func:`graphcl.embed.skipgram.cooccurrence_matrix` (each
-sampled context replaced by its exact one-step distribution ``P[w[t+o-1], :]`` given the
-walk so far; same expectation for DeepWalk walks, less sampling noise in the rare pairs,
-whose ``log`` dominates the PPMI), then steps 3-4 on that dense matrix
+sampled context replaced by its exact one-step distribution given the walk so far:
+``P[w[t+o-1], :]`` for DeepWalk walks; for node2vec walks with ``q = 1`` and any return
+parameter ``p`` (``ppmi_embedding(..., p=p)``), the row ``P[v, :]`` plus a point mass on the
+previous node ``u``, ``(P[v, :] + (1/p - 1) P[v, u] e_u) / (1 + (1/p - 1) P[v, u])``, the
+first step first order; ``q != 1`` is not supported, its step needs the common neighbours
+of ``u`` and ``v``. Same expectation as the sampled counts of those walks, less sampling
+noise in the rare pairs, whose ``log`` dominates the PPMI), then steps 3-4 on that dense matrix
 (:func:`shifted_ppmi_matrix`); ``normalize=True`` L2-normalises the embedding rows.
 
 This is NOT SGNS: it is the closed-form (rank-constrained, least-squares) factorisation of
@@ -259,6 +263,8 @@ def ppmi_embedding(
     dtype: torch.dtype = torch.float32,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
+    p: float = 1.0,
+    q: float = 1.0,
 ) -> Tensor:
     """Walks + shifted PPMI factorisation (NetMF-style, see the module docstring): returns
     ``U * S**eig_power`` (default ``U * sqrt(S)``, NetMF) of a rank-``dim`` randomized SVD
@@ -278,8 +284,11 @@ def ppmi_embedding(
     matrix, e.g. ``normalized_adjacency(edge_index, n, kind="rw", layout="csr")`` for
     DeepWalk walks, and ``sample=0``): the Rao-Blackwellised dense counts of
     :func:`~graphcl.embed.skipgram.cooccurrence_matrix` (same expectation for first-order
-    walks, less noise; ``O(N^2)`` memory) and :func:`shifted_ppmi_matrix`.
-    ``normalize=True``: the rows of the embedding are L2-normalised (zero rows stay zero).
+    walks, less noise; ``O(N^2)`` memory) and :func:`shifted_ppmi_matrix`. ``p`` (with
+    ``q = 1``): the walks are node2vec walks with return parameter ``p`` and ``q = 1``, whose
+    second-order steps are Rao-Blackwellised exactly (``q != 1`` raises; ``p``/``q`` other
+    than 1 need ``counts="rao_blackwell"``). ``normalize=True``: the rows of the embedding are
+    L2-normalised (zero rows stay zero).
 
     Example:
         >>> walks = torch.tensor([[0, 1, 0, 1, 0], [2, 3, 2, 3, 2], [1, 0, 1, 0, 1]])
@@ -318,6 +327,9 @@ def ppmi_embedding(
                              "Markov chains of transition)")
     elif transition is not None:
         raise ValueError("transition is used only with counts='rao_blackwell'")
+    elif p != 1 or q != 1:
+        raise ValueError(f"p and q are used only with counts='rao_blackwell' (sampled counts do not "
+                         f"depend on the walk type), got p={p!r}, q={q!r}")
     if sample > 0:
         tok = walks.reshape(-1)
         tok_counts = torch.bincount(tok[tok >= 0], minlength=n)
@@ -328,7 +340,7 @@ def ppmi_embedding(
                               oversample=oversample, dtype=dtype, generator=generator)
     else:
         C = cooccurrence_matrix(walks, n, window, shrink_window=shrink_window,
-                                transition=transition.to(device), dtype=dtype)
+                                transition=transition.to(device), dtype=dtype, p=p, q=q)
         L = shifted_ppmi_matrix(C, noise, negative, dtype=dtype)
         del C
         U, S, _ = randomized_svd(L, dim, niter=niter, generator=generator, oversample=oversample)

@@ -71,6 +71,8 @@ expected per-epoch gradient stays word2vec's, what changes is its estimator):
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -336,6 +338,8 @@ def cooccurrence_matrix(
     shrink_window: bool = True,
     transition: Tensor | None = None,
     dtype: torch.dtype = torch.float64,
+    p: float = 1.0,
+    q: float = 1.0,
 ) -> Tensor:
     """Dense ``[N, N]`` expected (centre, context) pair counts of one word2vec epoch.
 
@@ -353,7 +357,20 @@ def cooccurrence_matrix(
     forward pairs). For walks that are first-order Markov chains with transition ``P``
     (DeepWalk: uniform steps, a walk stops only on a node without out-edges) its
     expectation equals that of the sampled counts, with less variance; for other walks
-    (node2vec with ``p`` or ``q`` != 1, downsampled walks) it is a different matrix.
+    (downsampled walks, or node2vec walks counted with the wrong ``p``) it is a different
+    matrix.
+
+    ``p`` (with ``transition``, ``q`` must be 1): the walks are node2vec walks with return
+    parameter ``p`` and ``q = 1`` (:func:`graphcl.walks.random_walk`), second-order Markov
+    on the nodes: having come from ``u`` to ``v``, ``Pr(x) = P[v, x] (1 + (1/p - 1)
+    [x == u]) / (1 + (1/p - 1) P[v, u])``, a row of ``P`` plus a point mass on ``u``. A
+    context at walk position ``s >= 2`` then contributes that exact distribution (``G1[i, v]
+    += wt / (1 + (1/p - 1) P[v, u])``, ``G2[i, u] += wt (1/p - 1) P[v, u] / (1 + (1/p - 1)
+    P[v, u])``, ``F = G1 P + G2``); position 1 (the first step) is first order. Same
+    expectation as the sampled counts of such walks, less variance. ``p = 1`` is the
+    first-order path above (bit-equal). ``q != 1`` raises: the step would then depend on
+    whether ``u -> x`` is an edge (common neighbours of ``u`` and ``v``), which is not
+    implemented.
 
     ``G`` is summed exactly in float64; ``F`` and the result are ``dtype``. Memory is
     ``O(N^2)`` (a few dense ``[N, N]`` buffers): ``N * N`` above ``2**30`` raises, use
@@ -366,6 +383,9 @@ def cooccurrence_matrix(
         >>> P = torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5], [0.0, 1.0, 0.0]])
         >>> cooccurrence_matrix(walks, 3, 1, transition=P).tolist()
         [[0.0, 1.5, 0.0], [1.5, 0.0, 0.5], [0.0, 0.5, 0.0]]
+        >>> C = cooccurrence_matrix(walks, 3, 1, transition=P, p=0.5)  # node2vec, q = 1
+        >>> (C * 3).round().tolist()  # step 1 -> 2 having come from 0: (2/3, 0, 1/3)
+        [[0.0, 5.0, 0.0], [5.0, 0.0, 1.0], [0.0, 1.0, 0.0]]
     """
     walks = check_walks(walks, num_nodes)
     check_positive_int(window, "window")
@@ -376,8 +396,20 @@ def cooccurrence_matrix(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     dev = walks.device
+    p = _check_return_param(p, "p")
+    q = _check_return_param(q, "q")
     if transition is not None:
         transition = _check_transition(transition, n, dev)
+        if q != 1.0:
+            raise ValueError(f"q must be 1 for Rao-Blackwellised counts, got q={q!r}: with q != 1 the "
+                             "node2vec step depends on the common neighbours of the previous and "
+                             "current node (not implemented)")
+    elif p != 1.0 or q != 1.0:
+        raise ValueError(f"p and q are used only with transition (the Rao-Blackwellised counts), "
+                         f"got p={p!r}, q={q!r} without transition")
+    if transition is not None and p != 1.0:
+        return _cooccurrence_matrix_second_order(walks, n, window, shrink_window, transition, p,
+                                                 dtype)
     length = walks.size(1)
     per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
     acc = torch.zeros(n * n, dtype=torch.float64, device=dev)
@@ -402,6 +434,80 @@ def cooccurrence_matrix(
             Pt = P.t()
             Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
             fwd = (Pt @ fwd.t()).t()
+    out = fwd + fwd.t()
+    if shrink_window:
+        out.div_(window)
+    return out
+
+
+def _check_return_param(v: object, name: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not v > 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def _transition_lookup(P: Tensor, row: Tensor, col: Tensor) -> Tensor:
+    """``P[row, col]`` (float64) for a dense or sparse ``[n, n]`` ``P``; absent entries are 0."""
+    if P.layout == torch.strided:
+        return P[row, col].to(torch.float64)
+    n = P.size(0)
+    coo = (P.to_sparse_coo() if P.layout != torch.sparse_coo else P).coalesce()
+    keys = coo.indices()[0] * n + coo.indices()[1]  # sorted and unique after coalesce
+    vals = coo.values().to(torch.float64)
+    if keys.numel() == 0:
+        return torch.zeros(row.shape, dtype=torch.float64, device=row.device)
+    query = row * n + col
+    pos = torch.searchsorted(keys, query).clamp_(max=keys.numel() - 1)
+    return torch.where(keys[pos] == query, vals[pos], torch.zeros((), dtype=torch.float64,
+                                                                   device=row.device))
+
+
+def _cooccurrence_matrix_second_order(walks: Tensor, n: int, window: int, shrink_window: bool,
+                                      transition: Tensor, p: float, dtype: torch.dtype) -> Tensor:
+    """Rao-Blackwellised counts of node2vec walks with return parameter ``p`` and ``q = 1``
+    (see :func:`cooccurrence_matrix`): ``F = G1 P + G2``, result ``F + F^T``."""
+    dev = walks.device
+    length = walks.size(1)
+    # per context position s >= 2 (u = w[s-2], v = w[s-1]): x = (1/p - 1) P[v, u];
+    # the step is the row P[v, :] with weight 1 / (1 + x) plus the point mass x / (1 + x) on u
+    stay = torch.ones(walks.shape, dtype=torch.float64, device=dev)  # 1 / (1 + x); s = 0, 1: 1
+    back = torch.zeros(walks.shape, dtype=torch.float64, device=dev)  # x / (1 + x)
+    if length > 2:
+        u, v = walks[:, :-2], walks[:, 1:-1]
+        ok = (u >= 0) & (v >= 0)
+        x = torch.zeros(u.shape, dtype=torch.float64, device=dev)
+        x[ok] = (1.0 / p - 1.0) * _transition_lookup(transition, v[ok], u[ok])
+        stay[:, 2:] = 1.0 / (1.0 + x)
+        back[:, 2:] = x / (1.0 + x)
+        del u, v, ok, x
+    per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
+    offsets = range(1, min(window, length - 1) + 1)
+
+    def accumulate(point_mass: bool) -> Tensor:
+        acc = torch.zeros(n * n, dtype=torch.float64, device=dev)
+        for start in range(0, walks.size(0), per_chunk):
+            chunk = walks[start:start + per_chunk]
+            coef = (back if point_mass else stay)[start:start + per_chunk]
+            for off in offsets:
+                wt = float(window - off + 1) if shrink_window else 1.0
+                t0 = max(0, 2 - off) if point_mass else 0  # the point mass needs s = t + off >= 2
+                a, b = chunk[:, t0:length - off], chunk[:, t0 + off:]
+                # G1 indexes v = w[s-1] (its P row is applied below), G2 indexes u = w[s-2]
+                ctx = (chunk[:, t0 + off - 2:length - 2] if point_mass
+                       else chunk[:, off - 1:length - 1])
+                both = (a >= 0) & (b >= 0)
+                acc.index_add_(0, a[both] * n + ctx[both], coef[:, t0 + off:][both] * wt)
+        return acc.view(n, n)
+
+    fwd = accumulate(False).to(dtype)
+    P = transition.to(dtype)
+    if P.layout == torch.strided:
+        fwd = fwd @ P
+    else:  # (G1 P)^T = P^T G1^T: sparse @ dense
+        Pt = P.t()
+        Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
+        fwd = (Pt @ fwd.t()).t()
+    fwd.add_(accumulate(True))  # float64 G2 added into the dtype result (no dtype copy)
     out = fwd + fwd.t()
     if shrink_window:
         out.div_(window)
