@@ -55,19 +55,10 @@ from graphcl.utils import (  # noqa: E402
     atomic_write_json,
     machine_info,
     peak_memory_mb,
+    reset_peak_rss,
     resolve_device,
     rss_status,
 )
-
-
-def _reset_peak_rss() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux clear_refs "5"); False if refused."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _numpy_aliases() -> None:
@@ -267,7 +258,7 @@ def main() -> None:
             torch.set_num_threads(args.threads)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            reset = _reset_peak_rss()
+            reset = reset_peak_rss()
             t0 = time.perf_counter()
             z = est_cls(**{**kw, "seed": seed}).fit(ei_dev, num_nodes=n).embedding_
             if device.type == "cuda":
@@ -275,7 +266,7 @@ def main() -> None:
             t_ours.append(time.perf_counter() - t0)
             rss_ours.append(rss_status().get("VmHWM") if reset else None)
             z_ours.append(z.cpu())
-            reset = _reset_peak_rss()
+            reset = reset_peak_rss()
             t0 = time.perf_counter()
             z = peer.run(c["wpn"], c["length"], c["p"], c["q"], seed)
             t_peer.append(time.perf_counter() - t0)

@@ -427,17 +427,22 @@ def cooccurrence_matrix(
     fwd = acc.view(n, n).to(dtype)
     del acc
     if transition is not None:
-        P = transition.to(dtype)
-        if P.layout == torch.strided:
-            fwd = fwd @ P
-        else:  # (G P)^T = P^T G^T: sparse @ dense
-            Pt = P.t()
-            Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
-            fwd = (Pt @ fwd.t()).t()
+        fwd = _times_transition(fwd, transition)
     out = fwd + fwd.t()
     if shrink_window:
         out.div_(window)
     return out
+
+
+def _times_transition(G: Tensor, transition: Tensor) -> Tensor:
+    """``G @ P`` for a dense ``G`` and a dense or sparse ``P`` (in ``G``'s dtype)."""
+    P = transition.to(G.dtype)
+    if P.layout == torch.strided:
+        return G @ P
+    # (G P)^T = P^T G^T: sparse @ dense
+    Pt = P.t()
+    Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
+    return (Pt @ G.t()).t()
 
 
 def _check_return_param(v: object, name: str) -> float:
@@ -499,14 +504,7 @@ def _cooccurrence_matrix_second_order(walks: Tensor, n: int, window: int, shrink
                 acc.index_add_(0, a[both] * n + ctx[both], coef[:, t0 + off:][both] * wt)
         return acc.view(n, n)
 
-    fwd = accumulate(False).to(dtype)
-    P = transition.to(dtype)
-    if P.layout == torch.strided:
-        fwd = fwd @ P
-    else:  # (G1 P)^T = P^T G1^T: sparse @ dense
-        Pt = P.t()
-        Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
-        fwd = (Pt @ fwd.t()).t()
+    fwd = _times_transition(accumulate(False).to(dtype), transition)
     fwd.add_(accumulate(True))  # float64 G2 added into the dtype result (no dtype copy)
     out = fwd + fwd.t()
     if shrink_window:
