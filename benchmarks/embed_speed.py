@@ -191,7 +191,10 @@ def main() -> None:
             print(f"{k}: {v:.3f} (target <= 0.5)")
         result = {"benchmark": "embed_speed", "machine": machine_info(), "device": str(device),
                   "quick": args.quick, "repeats": repeats, "rows": rows, "ratios": ratios,
-                  "targets": info, "peak_memory_mb": peak_memory_mb(device),
+                  "targets": info,
+                  # the per-side VmHWM resets also reset ru_maxrss: take the sides' own peaks
+                  "peak_memory_mb": max([r["value"] for r in rows if r["metric"] == "peak_rss_process"]
+                                        + [peak_memory_mb(device)]),
                   "torch_threads": torch.get_num_threads(),
                   "peer_settings": f"PecanPy 2.x walks (FirstOrderUnweighted / SparseOTF, workers={cores})"
                                    " + gensim Word2Vec(sg=1, hs=0, negative=5, window=10, "
