@@ -122,22 +122,17 @@ class CSRGraph:
         m.sum_duplicates()  # also sorts the column ids of every row
         m.eliminate_zeros()
         data = np.asarray(m.data)
-        if data.size and not np.issubdtype(data.dtype, np.number):
-            raise TypeError(f"matrix must hold numbers, got dtype {data.dtype}")
-        if data.size and not np.all(np.isfinite(data)):
-            raise ValueError("matrix contains NaN or inf")
-        if data.size and bool((data < 0).any()):
-            raise ValueError(f"matrix contains negative weights (min {data.min():g})")
+        if not np.issubdtype(data.dtype, np.number) or np.issubdtype(data.dtype, np.complexfloating):
+            raise TypeError(f"matrix must hold real numbers, got dtype {data.dtype}")
+        dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float32
+        # the edge-weight rules of from_edge_index (finite, non-negative)
+        weight = check_edge_weight(torch.from_numpy(data.astype(dtype, copy=False)), data.size, "matrix")
         if weighted is None:
-            weighted = bool(data.size) and not bool(np.all(data == 1))
-        weight = None
-        if weighted:
-            dtype = data.dtype if np.issubdtype(data.dtype, np.floating) else np.float32
-            weight = torch.from_numpy(data.astype(dtype, copy=False))
+            weighted = bool(data.size) and not bool((weight == 1).all())
         return cls(
             rowptr=torch.from_numpy(m.indptr.astype(np.int64)),
             col=torch.from_numpy(m.indices.astype(np.int64)),
-            weight=weight,
+            weight=weight if weighted else None,
             num_nodes=int(m.shape[0]),
         )
 
