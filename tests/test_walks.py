@@ -197,6 +197,132 @@ def test_node2vec_cases_are_exclusive_unlike_chained_sampler():
         _assert_matches(counts, chained_probs, min_tests=15)
 
 
+# A directed graph with self-loops: a hub (0) joined both ways to leaves 1-6, leaf-to-leaf
+# arcs in one direction only, and loops at 0 and 5, so a walker t -> v meets x in N(t) but
+# not in N(v), t not in N(v), and x == t proposed through N(t) (the loop at 5).
+DIRECTED = [(0, i) for i in range(1, 7)] + [(i, 0) for i in range(1, 7)] + [
+    (1, 2), (2, 3), (3, 1), (4, 5), (5, 6), (6, 4), (2, 4), (0, 0), (5, 5)]
+
+
+def _exact_directed(g: CSRGraph, p: float, q: float) -> dict:
+    """P(x | t, v) for every arc t -> v, by brute force (alpha of node2vec on out-arcs)."""
+    nb = {v: g.neighbors(v).tolist() for v in range(g.num_nodes)}
+    probs = {}
+    for t in range(g.num_nodes):
+        for v in nb[t]:
+            xs = nb[v]
+            a = np.array([1 / p if x == t else (1.0 if x in nb[t] else 1 / q) for x in xs])
+            probs[(t, v)] = (xs, a / a.sum())
+    return probs
+
+
+@pytest.mark.parametrize("p,q", [(0.5, 2.0), (2.0, 2.0), (0.25, 1.0), (1.0, 4.0), (4.0, 0.25)])
+def test_node2vec_mixture_proposals_match_exact_law_on_directed_graph(p, q):
+    # With 1/q the smallest factor, walkers t -> v with d_t + 1 < d_v propose through
+    # N(t) and t (mixture); the others propose uniformly in N(v). Both must give the law.
+    ei = torch.tensor(DIRECTED).t()
+    g = CSRGraph.from_edge_index(ei, 7)
+    assert engine._walk_index(g).simple
+    start = torch.arange(7).repeat(1200)
+    walks = random_walk(g, start, 20, p=p, q=q, generator=torch.Generator().manual_seed(30))
+    assert (walks >= 0).all()
+    _assert_matches(_triples(walks), _exact_directed(g, p, q), min_tests=20)
+
+
+def _proposals_on_a_star(monkeypatch, simple: bool) -> tuple[float, float]:
+    """Proposals per walker for the step leaf -> hub -> ?, and the return frequency."""
+    ei = torch.stack([torch.zeros(60, dtype=torch.long), torch.arange(1, 61)])
+    g = CSRGraph.from_edge_index(ei, 61, undirected=True)
+    index = engine._walk_index(g)
+    _ = index.simple
+    index._simple = simple
+    drawn = []
+    rand = engine._rand
+
+    def counting(shape, generator, device):
+        drawn.append(shape[-1])
+        return rand(shape, generator, device)
+
+    monkeypatch.setattr(engine, "_rand", counting)
+    start = torch.arange(1, 61).repeat(500)  # 30k walkers: leaf -> hub -> ?
+    walks = random_walk(g, start, 2, p=1.0, q=4.0, generator=torch.Generator().manual_seed(31))
+    # draws: the first (first-order) step, then the proposals of the second step
+    return sum(drawn[1:]) / start.numel(), (walks[:, 2] == walks[:, 0]).double().mean().item()
+
+
+def test_node2vec_mixture_needs_fewer_proposals_from_a_leaf_into_a_hub(monkeypatch):
+    # alpha = 1 for the return, 1/4 for the 59 other leaves: uniform proposals at the hub
+    # are accepted with probability 15.75 / 60; the mixture (mass 15 + 0.75 + 0.75 = 16.5)
+    # with probability 15.75 / 16.5.
+    mix, ret_mix = _proposals_on_a_star(monkeypatch, simple=True)
+    uni, ret_uni = _proposals_on_a_star(monkeypatch, simple=False)
+    assert mix < 1.15 and uni > 3.3  # expected 1.048 and 3.81 (plus the last round's spares)
+    exact, n = 1.0 / 15.75, 30_000
+    sd = (exact * (1 - exact) / n) ** 0.5
+    assert abs(ret_mix - exact) < 5 * sd and abs(ret_uni - exact) < 5 * sd
+
+
+def test_walk_index_simple_flag():
+    assert engine._walk_index(_graph()).simple
+    assert not engine._walk_index(_graph(weighted=True)).simple
+    # a CSR with a repeated entry (1 -> 2 twice) is a multigraph: uniform proposals only
+    g = CSRGraph(torch.tensor([0, 1, 4, 5]), torch.tensor([1, 0, 2, 2, 1]), None, 3)
+    assert not engine._walk_index(g).simple
+    w = random_walk(g, torch.tensor([0] * 2000), 3, p=0.5, q=2.0, generator=torch.Generator().manual_seed(32))
+    # 0 -> 1 -> {0 (alpha 2), 2 twice (alpha 1/2 each)}: back to 0 with probability 2/3
+    sel = w[:, 1] == 1
+    assert abs((w[sel, 2] == 0).double().mean().item() - 2 / 3) < 0.04
+
+
+def test_accept_and_select_helpers_equal_torch_where():
+    gen = torch.Generator().manual_seed(33)
+    n = 5000
+    r = torch.rand(n, generator=gen)
+    is_t = torch.rand(n, generator=gen) < 0.2
+    adj = torch.rand(n, generator=gen) < 0.5
+    for p, q in [(1, 4), (0.25, 0.25), (4, 1), (0.5, 2), (2, 0.5), (1, 1), (0.25, 1)]:
+        a = (1 / p, 1.0, 1 / q)
+        levels = tuple(x / max(a) for x in a)
+        alpha = torch.where(is_t, levels[0], torch.where(adj, levels[1], levels[2]))
+        assert torch.equal(engine._accept(r, is_t, adj, levels), r < alpha)
+        if a[1] == a[2]:
+            assert torch.equal(engine._accept(r, is_t, None, levels), r < alpha)
+    for dtype in (torch.int32, torch.int64):
+        x = torch.randint(-2**30, 2**30, (n,), generator=gen).to(dtype)
+        y = torch.randint(-2**30, 2**30, (n,), generator=gen).to(dtype)
+        assert torch.equal(engine._select(adj, x, y), torch.where(adj, x, y))
+    assert torch.equal(engine._either(adj, is_t, ~is_t), torch.where(adj, is_t, ~is_t))
+    assert torch.equal(engine._either(adj, None, is_t), adj | is_t)
+    assert torch.equal(engine._either(adj, is_t, None), ~adj | is_t)
+    assert engine._either(adj, None, None) is None
+
+
+def test_first_order_slices_are_exact_and_do_not_depend_on_threads(monkeypatch):
+    # Above _CPU_STREAM_WALKERS walkers, first-order walks run as fixed slices with their
+    # own generators on torch's threads: same walks whatever the thread count.
+    monkeypatch.setattr(engine, "_CPU_STREAM_WALKERS", 1000)
+    g = _graph()
+    start = torch.arange(NUM_NODES).repeat(1500)  # 12 slices
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = random_walk(g, start, 20, generator=torch.Generator().manual_seed(34))
+        torch.set_num_threads(3)
+        three = random_walk(g, start, 20, generator=torch.Generator().manual_seed(34))
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(one, three)
+    assert torch.equal(one[:, 0], start)
+    counts = _pairs(one)
+    for v, (xs, _) in _nbrs(g).items():
+        obs = np.array([counts[v].get(x, 0) for x in xs], dtype=float)
+        assert obs.sum() == sum(counts[v].values())
+        if len(xs) > 1:
+            assert chisquare(obs).pvalue > P_MIN, (v, obs)
+    other = random_walk(g, start, 20, generator=torch.Generator().manual_seed(35))
+    assert not torch.equal(one, other)
+
+
 def test_adjacency_bitmap_and_hash_set_agree_with_has_edge():
     gen = torch.Generator().manual_seed(23)
     ei = torch.randint(0, 300, (2, 3000), generator=gen)

@@ -24,15 +24,24 @@ Internals:
 * node2vec uses rejection sampling (KnightKing): propose ``x`` from ``v`` as a first
   order step, accept with probability ``alpha(t, x) / max(1/p, 1, 1/q)`` where
   ``alpha`` is ``1/p`` if ``x == t``, else ``1`` if ``t -> x`` is an edge, else ``1/q``
-  (exclusive cases). Rejected walkers re-propose; only they are processed again.
+  (exclusive cases). Rejected walkers re-propose; only they are processed again, in
+  rounds of a few thousand proposals on the CPU. When ``1/q`` is the smallest factor
+  (unweighted graphs without repeated edges), a walker ``t -> v`` for which it is cheaper
+  proposes from the mixture ``alpha = 1/q + (1 - 1/q) [x in N(t)] + (1/p - 1/q) [x == t]``
+  instead (through ``N(v)``, ``N(t)`` or ``t``), which needs far fewer proposals when it
+  comes from a low-degree node into a hub (see ``_second_order_step``).
   The adjacency test reads a dense ``N x N`` bitmap on small graphs (at most 32 MiB,
   or no more than the hash set) and an open-addressing hash set of the edge keys
   ``t * N + x`` otherwise.
+* First-order CPU walks of more than ``_CPU_STREAM_WALKERS`` walkers run as fixed slices
+  with their own generators (seeded from the caller's) on torch's threads; the walks
+  depend on the seed, not on the thread count.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import torch
@@ -67,6 +76,12 @@ _BITMAP_BUILD_EDGES = 1 << 18
 _WORK_IDS = 1 << 22
 # Uniform random numbers drawn at once by first-order walks (float32 entries).
 _STEP_RAND = 1 << 20
+# Rejected node2vec walkers re-propose in rounds of about this many proposals on the CPU
+# (several proposals each once few are left): fewer wasted proposals than one round per
+# walker batch, at a few more rounds. On CUDA a round covers all walkers (fewer syncs).
+_ROUND_TARGET = 1 << 12
+# Above this many walkers, first-order CPU walks run as independent slices on threads.
+_CPU_STREAM_WALKERS = 1 << 15
 # Induced-subgraph pair tests between two of the highest-degree nodes read a bitmap of the
 # edges among at most this many of them (``_HUB_BITMAP_NODES ** 2 / 8`` bytes: 32 MiB).
 _HUB_BITMAP_NODES = 1 << 14
@@ -151,6 +166,7 @@ class _WalkIndex:
             self.base = ext[rowptr[:-1]]
             self.wspan = ext[rowptr[1:]] - self.base
             self.row_last = (rowptr[1:] - 1).to(self.idx_dtype)
+        self._simple: bool | None = None  # no repeated (u, v) entry; computed on first need
         self.edge_set: _EdgeSet | _EdgeBitmap | None = None  # built on the first adjacency test
         self.hub_edges: _HubEdges | None = None  # built on the first induced-subgraph pair test
 
@@ -195,6 +211,16 @@ class _WalkIndex:
             off = torch.minimum(off, self.deg_i.index_select(0, cur) - 1)
         pos = self.rowptr.index_select(0, cur).add_(off)
         return torch.index_select(self.col, 0, pos, out=out)
+
+    @property
+    def simple(self) -> bool:
+        """Unweighted, with no ``(u, v)`` entry repeated (checked once: one pass over the edges)."""
+        if self._simple is None:
+            same = self.col[1:] == self.col[:-1]
+            ends = self.rowptr[1:-1].long() - 1  # the last entry of every row but the last
+            same[ends[(ends >= 0) & (ends < same.numel())]] = False
+            self._simple = not self.weighted and not bool(same.any())
+        return self._simple
 
     # --------------------------------------------------------------- adjacency
     def adjacent(self, t: Tensor, x: Tensor) -> Tensor:
@@ -401,15 +427,60 @@ def _first_order(index: _WalkIndex, start: Tensor, length: int, generator, out: 
     return out
 
 
+def _select(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """``torch.where(mask, a, b)`` for integer tensors, by bit masks (several times faster on CPU)."""
+    return b ^ ((a ^ b) & mask.to(b.dtype).neg_())
+
+
+def _either(mask: Tensor, a: Tensor | None, b: Tensor | None) -> Tensor | None:
+    """``torch.where(mask, a, b)`` for boolean tensors; ``None`` stands for all true."""
+    if a is None:
+        return None if b is None else mask | b
+    if b is None:
+        return ~mask | a
+    return (mask & a) | (~mask & b)
+
+
+def _accept(r: Tensor, is_t: Tensor, adj: Tensor | None, levels: tuple[float, float, float]) -> Tensor:
+    """Accept a proposal ``x`` iff ``r < alpha(t, x) / a_max`` (``levels``: back, in, out).
+
+    ``adj`` (``t -> x``) is ``None`` when the in and out levels are equal.
+    """
+    def below(level: float) -> Tensor | None:
+        return None if level >= 1.0 else r < level
+
+    back, inn, out = levels
+    inner = below(inn) if adj is None else _either(adj, below(inn), below(out))
+    acc = _either(is_t, below(back), inner)
+    return torch.ones_like(is_t) if acc is None else acc
+
+
 def _second_order_step(index: _WalkIndex, prev: Tensor, cur: Tensor, out: Tensor, p: float, q: float,
                        generator, max_proposals: int) -> None:
-    """One exact node2vec step for every walker (``prev -> cur``) into ``out``, by rejection."""
-    b = cur.numel()
-    dev = index.device
+    """One exact node2vec step for every walker (``prev -> cur``) into ``out``, by rejection.
+
+    Each walker ``t -> v`` uses the cheaper of two exact proposal schemes (the expected number
+    of proposals is the scheme's proposal mass over ``sum_x alpha(t, x)`` on ``N(v)``):
+
+    * uniform: ``x`` uniform in ``N(v)``, accepted with probability ``alpha(t, x) / a_max``
+      (mass ``a_max * d_v``);
+    * mixture, on unweighted graphs without repeated edges when ``1/q`` is the smallest
+      factor: ``alpha(t, x) = a_out + (a_in - a_out) [x in N(t), x != t] + (a_back - a_out)
+      [x == t]``, so propose from ``N(v)`` with mass ``a_out * d_v`` (always accepted), from
+      ``N(t)`` with mass ``(a_in - a_out) * d_t`` (accepted iff ``x in N(v)``, ``x != t``) or
+      ``t`` itself with mass ``a_back - a_out`` (accepted iff ``t in N(v)``). A walker that
+      came from a low-degree node into a hub then needs about one proposal instead of ``q``.
+    """
     a_back, a_in, a_out = 1.0 / p, 1.0, 1.0 / q
     a_max = max(a_back, a_in, a_out)
+    levels = (a_back / a_max, a_in / a_max, a_out / a_max)  # acceptance probabilities
     need_adj = a_in != a_out
+    mixture = a_out < a_max and a_out <= min(a_in, a_back) and index.simple
+    w_in, w_back = a_in - a_out, a_back - a_out  # masses of the mixture's t side
+    b = cur.numel()
+    dev = index.device
     sentinel = index.sentinel
+    target = b if dev.type == "cuda" else _ROUND_TARGET
     idx = None  # None: every walker is pending
     t, v = prev, cur
     m = 1  # proposals per pending walker in this round
@@ -417,14 +488,31 @@ def _second_order_step(index: _WalkIndex, prev: Tensor, cur: Tensor, out: Tensor
         if m > 1:
             t, v = t.repeat_interleave(m), v.repeat_interleave(m)
         r = _rand((2, v.numel()), generator, dev)
-        x = index.step(v, r[0])
-        thr = r[1].mul_(a_max)  # accept iff thr < alpha(t, x)
-        if need_adj:
-            alpha = torch.where(index.adjacent(t, x), a_in, a_out)
-            alpha = torch.where(x == t, a_back, alpha)
+        if mixture:
+            dv = index.deg_f.index_select(0, v)
+            a_mass = dv * a_out
+            z = a_mass + w_back
+            if w_in > 0:
+                z.add_(index.deg_f.index_select(0, t), alpha=w_in)
+            use = z < dv.mul_(a_max)  # the mixture has the smaller proposal mass
+            c = r[1] * z  # where the proposal falls in the mixture's mass
+            from_t = use & (c >= a_mass)
+            x = index.step(_select(from_t, t, v), r[0])
+            point = None
+            if w_back > 0:
+                point = from_t if w_in == 0 else from_t & (c >= z.sub_(w_back))
+                x = _select(point, t, x)
+            is_t = x == t
+            adj = index.adjacent(_select(use, v, t), x)  # t -> x (uniform), v -> x (mixture)
+            if point is None:
+                t_ok = adj & ~is_t
+            else:
+                t_ok = adj if w_in == 0 else adj & (point | ~is_t)
+            acc = _either(use, ~from_t | t_ok, _accept(r[1], is_t, adj, levels))
         else:
-            alpha = torch.where(x == t, a_back, a_in)
-        acc = thr < alpha
+            x = index.step(v, r[0])
+            adj = index.adjacent(t, x) if need_adj else None
+            acc = _accept(r[1], x == t, adj, levels)
         if sentinel >= 0:
             acc |= x == sentinel
         if m > 1:
@@ -443,7 +531,7 @@ def _second_order_step(index: _WalkIndex, prev: Tensor, cur: Tensor, out: Tensor
             idx = idx[~acc]
         if idx.numel() == 0:
             return
-        m = min(max_proposals, max(1, b // idx.numel()))
+        m = min(max_proposals, max(1, target // idx.numel()))
         t, v = prev.index_select(0, idx), cur.index_select(0, idx)
 
 
@@ -545,10 +633,43 @@ def _run_walks(index: _WalkIndex, start: Tensor, length: int, p: float, q: float
     if out is None:
         out = torch.empty((start.numel(), length + 1), dtype=torch.long, device=index.device)
     if p == 1.0 and q == 1.0:
-        _first_order(index, start, length, generator, out)
+        _first_order_streams(index, start, length, generator, out)
     else:
         _second_order(index, start, length, p, q, generator, out)
     return _finish(out, index)
+
+
+def _first_order_streams(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor) -> None:
+    """First-order walks; on the CPU, thread-parallel over fixed slices of the walkers.
+
+    More than ``_CPU_STREAM_WALKERS`` walkers are split into slices of at most that many,
+    each with its own generator seeded from ``generator``, run on ``torch.get_num_threads()``
+    threads (torch releases the GIL inside its kernels; the random draws and gathers of
+    one slice are single-threaded). The slicing depends only on the number of walkers, so
+    the walks do not depend on the thread count. node2vec steps are not sliced: their
+    rejection rounds are many short kernels, and two threads contending for the GIL
+    between them ran slower than one.
+    """
+    b = start.numel()
+    slices = -(-b // _CPU_STREAM_WALKERS)
+    if index.device.type != "cpu" or slices <= 1:
+        _first_order(index, start, length, generator, out)
+        return
+    size = -(-b // slices)
+    seeds = torch.randint(0, 2**62, (slices,), generator=generator).tolist()
+
+    def job(i: int) -> None:
+        rows = slice(i * size, min(b, (i + 1) * size))
+        _first_order(index, start[rows], length, torch.Generator().manual_seed(seeds[i]), out[rows])
+
+    threads = min(torch.get_num_threads(), slices)
+    if threads <= 1:
+        for i in range(slices):
+            job(i)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(job, i) for i in range(slices)]:
+            f.result()
 
 
 def walks_per_node(
