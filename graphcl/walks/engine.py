@@ -402,15 +402,18 @@ def _walk_index(graph: CSRGraph) -> _WalkIndex:
     return index
 
 
-def _first_order(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor) -> Tensor:
+def _first_order(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor,
+                 work_ids: int | None = None) -> Tensor:
+    """First-order walks into ``out``, with working rows of about ``work_ids`` ids (default ``_WORK_IDS``)."""
     b = start.numel()
     dev = index.device
     if length == 0 or b == 0:
         out[:, 0] = start
         return out
     # Working rows: the current position, then a block of new steps (see _WORK_IDS).
-    block = min(length, max(1, _WORK_IDS // b))
-    per_draw = max(1, _STEP_RAND // b)
+    work_ids = _WORK_IDS if work_ids is None else work_ids
+    block = min(length, max(1, work_ids // b))
+    per_draw = max(1, work_ids * _STEP_RAND // _WORK_IDS // b)
     buf = torch.empty((block + 1, b), dtype=index.idx_dtype, device=dev)
     buf[0] = start
     j = 0
@@ -658,11 +661,16 @@ def _first_order_streams(index: _WalkIndex, start: Tensor, length: int, generato
     size = -(-b // slices)
     seeds = torch.randint(0, 2**62, (slices,), generator=generator).tolist()
 
+    threads = min(torch.get_num_threads(), slices)
+    # Threads' working rows share a smaller budget: their temporaries and malloc arenas add
+    # to the peak (the block size does not change the walks).
+    work_ids = _WORK_IDS if threads <= 1 else _WORK_IDS // (2 * threads)
+
     def job(i: int) -> None:
         rows = slice(i * size, min(b, (i + 1) * size))
-        _first_order(index, start[rows], length, torch.Generator().manual_seed(seeds[i]), out[rows])
+        _first_order(index, start[rows], length, torch.Generator().manual_seed(seeds[i]), out[rows],
+                     work_ids=work_ids)
 
-    threads = min(torch.get_num_threads(), slices)
     if threads <= 1:
         for i in range(slices):
             job(i)
