@@ -561,7 +561,8 @@ def test_rwr_isolated_ego_gives_single_node():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_walks_match_exact_probabilities_and_stay_on_device():
     dev = torch.device("cuda")
-    for weighted, (p, q) in [(False, (4.0, 0.25)), (True, (0.5, 2.0))]:
+    # (0.5, 2) unweighted takes the mixture proposals of walkers into higher-degree nodes
+    for weighted, (p, q) in [(False, (4.0, 0.25)), (True, (0.5, 2.0)), (False, (0.5, 2.0))]:
         g = _graph(weighted).to(dev)
         start = torch.arange(NUM_NODES, device=dev).repeat(1000)
         gen = torch.Generator(device=dev).manual_seed(20)
@@ -586,6 +587,11 @@ def test_cuda_walks_match_exact_probabilities_and_stay_on_device():
     assert [int(n[0]) for n, _ in subs] == [0, 4] and subs[0][0].device.type == "cuda"
     with pytest.raises(ValueError, match="generator is on cpu"):
         random_walk(g, torch.tensor([0], device=dev), 3, generator=torch.Generator())
+    gd = CSRGraph.from_edge_index(torch.tensor(DIRECTED, device=dev).t(), 7)
+    walks = random_walk(gd, torch.arange(7, device=dev).repeat(1200), 20, p=1.0, q=4.0,
+                        generator=torch.Generator(device=dev).manual_seed(23))
+    gc = CSRGraph.from_edge_index(torch.tensor(DIRECTED).t(), 7)
+    _assert_matches(_triples(walks.cpu()), _exact_directed(gc, 1.0, 4.0), min_tests=20)
 
 
 def test_walk_index_cached_on_graph_and_rebuilt_when_tensors_change():
