@@ -288,6 +288,10 @@ def main() -> None:
     ap.add_argument("--peers", default="all", help="'all', 'none' or a comma list of impls")
     ap.add_argument("--cases", default="all", help="'all', 'uniform' or 'node2vec'")
     ap.add_argument("--timeout", type=int, default=3600)
+    ap.add_argument("--settle", type=float, default=5.0,
+                    help="seconds to wait before each timed process: right after a peer with a large "
+                         "heap (PreComp, 3.2 GB) exits, the kernel's reclaim takes CPU for a few seconds "
+                         "and a 2-thread run that starts then was measured 40%% slower")
     ap.add_argument("--out", default=None)
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--impl", default=None, help=argparse.SUPPRESS)
@@ -331,6 +335,7 @@ def main() -> None:
             order = impls[rep % len(impls):] + impls[: rep % len(impls)]  # alternate
             for impl in order:
                 python = sys.executable if impl == "graphcl" else a.peer_python
+                time.sleep(a.settle)
                 res = _run_one(a, impl, p, q, python)
                 if res is None:
                     continue
@@ -386,7 +391,7 @@ def main() -> None:
         "benchmark": "walks",
         "machine": info,
         "settings": {"dataset": a.dataset, "walks_per_node": a.walks_per_node,
-                     "length": a.length, "repeats": a.repeats, "device": a.device,
+                     "length": a.length, "repeats": a.repeats, "device": a.device, "settle_s": a.settle,
                      "quick": a.quick, "threads": a.threads,
                      "peers_timed": "PecanPy numba kernel only (no id-to-string mapping); "
                                     "PreComp preprocessing in total_s; JIT excluded (warmup_s)"},
