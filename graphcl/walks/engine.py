@@ -597,7 +597,9 @@ def random_walk(
     from ``t`` to ``v``, the walk moves to ``x`` with probability proportional to
     ``alpha(t, x) * w(v, x)``, ``alpha = 1/p`` if ``x == t``, ``1`` if ``t -> x`` is an
     edge, ``1/q`` otherwise (the first step is first order). A walker on a node
-    without out-neighbours stops: the rest of its row is ``-1``.
+    without out-neighbours stops: the rest of its row is ``-1``. On the CPU, more than
+    32k first-order walkers run on ``torch.get_num_threads()`` threads; the walks depend
+    on the generator's seed, not on the thread count.
 
     Args:
         graph: a :class:`~graphcl.graph.CSRGraph` (convert once and reuse it), or an
