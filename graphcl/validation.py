@@ -8,6 +8,7 @@ argument and the problem instead of a deep stack trace or a silent wrong answer.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 import torch
@@ -116,6 +117,22 @@ def check_fraction(f: Any, name: str = "fraction") -> float:
     if math.isnan(f) or f < 0.0 or f >= 1.0:
         raise ValueError(f"{name} must be in [0, 1), got {f}")
     return f
+
+
+def check_positive_float(v: Any, name: str) -> float:
+    """Validate a finite real number ``> 0`` (a temperature, a scale, a node2vec ``p``; numpy
+    scalars too) and return it as float.
+
+    Example:
+        >>> check_positive_float(0.5, "tau")
+        0.5
+    """
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
+    v = float(v)
+    if not math.isfinite(v) or v <= 0.0:
+        raise ValueError(f"{name} must be a finite number > 0, got {v}")
+    return v
 
 
 def check_positive_int(v: Any, name: str, minimum: int = 1) -> int:

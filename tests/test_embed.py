@@ -513,7 +513,7 @@ def test_ppmi_bad_arguments():
         Node2Vec(trainer="ppmi", negative=0)
     with pytest.raises(ValueError, match="svd_niter"):
         DeepWalk(trainer="ppmi", svd_niter=-1)
-    with pytest.raises(ValueError, match="negative must be a positive number"):
+    with pytest.raises(ValueError, match="negative must be a finite number > 0"):
         shifted_ppmi(c, o, w, 2, noise, 0)
     with pytest.raises(ValueError, match="equal length"):
         shifted_ppmi(c, o, torch.tensor([1.0, 2.0]), 2, noise)
@@ -582,7 +582,7 @@ def test_bad_arguments():
         DeepWalk(window=2.5)
     with pytest.raises(ValueError, match="backend"):
         Node2Vec(backend="keras")
-    with pytest.raises(ValueError, match="p must be a positive"):
+    with pytest.raises(ValueError, match="p must be a finite number > 0"):
         Node2Vec(p=0.0)
     with pytest.raises(TypeError, match="graph must be"):
         DeepWalk(progress=False).fit([[0, 1], [1, 0]])

@@ -197,7 +197,7 @@ def test_bad_arguments(monkeypatch):
         shifted_ppmi_matrix(torch.ones(2, 3), torch.ones(2), 1)
     with pytest.raises(ValueError, match="noise is zero at a context node"):
         shifted_ppmi_matrix(torch.ones(2, 2), torch.tensor([1.0, 0.0]), 1)
-    with pytest.raises(ValueError, match="negative must be a positive number"):
+    with pytest.raises(ValueError, match="negative must be a finite number > 0"):
         shifted_ppmi_matrix(torch.ones(2, 2), torch.ones(2), 0)
     with pytest.raises(ValueError, match="needs q = 1"):
         Node2Vec(trainer="ppmi", p=0.5, q=2.0, ppmi_counts="rao_blackwell", progress=False)
@@ -360,8 +360,11 @@ def test_second_order_bad_arguments():
         cooccurrence_matrix(walks, n, 2, p=0.5)
     with pytest.raises(ValueError, match="p and q are used only with transition"):
         cooccurrence_matrix(walks, n, 2, q=0.5)
-    for bad in (0.0, -1.0, float("inf"), float("nan"), True, "1"):
+    for bad in (0.0, -1.0, float("inf"), float("nan")):
         with pytest.raises(ValueError, match="p must be a finite number > 0"):
+            cooccurrence_matrix(walks, n, 2, transition=P, p=bad)
+    for bad in (True, "1"):
+        with pytest.raises(TypeError, match="p must be a number"):
             cooccurrence_matrix(walks, n, 2, transition=P, p=bad)
     with pytest.raises(ValueError, match="p and q are used only with counts='rao_blackwell'"):
         ppmi_embedding(walks, n, dim=2, p=0.5)

@@ -53,6 +53,7 @@ from graphcl.validation import (
     check_edge_weight,
     check_features,
     check_generator,
+    check_positive_float,
     check_probability,
 )
 
@@ -181,10 +182,7 @@ def detect_communities(
     """
     if method not in ("auto", "leiden", "louvain"):
         raise ValueError(f"method must be 'auto', 'leiden' or 'louvain', got {method!r}")
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, float)) or not (
-        resolution > 0 and math.isfinite(resolution)
-    ):
-        raise ValueError(f"resolution must be a positive finite number, got {resolution!r}")
+    check_positive_float(resolution, "resolution")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     u, v, w, n = undirected_edges(edge_index, num_nodes, edge_weight)

@@ -33,6 +33,7 @@ from graphcl.sparse import normalized_adjacency
 from graphcl.validation import (
     check_edge_index,
     check_edge_weight,
+    check_positive_float,
     check_positive_int,
     check_probability,
 )
@@ -137,8 +138,7 @@ def _diffuse(
     n = check_edge_index(edge_index, num_nodes)
     if tol is None:
         tol = threshold if threshold else 1e-4
-    if not isinstance(tol, (int, float)) or not tol > 0:
-        raise ValueError(f"tol must be a positive number, got {tol!r}")
+    tol = check_positive_float(tol, "tol")
     edge_weight = check_edge_weight(edge_weight, edge_index.size(1))
     if kind not in ("sym", "rw"):
         raise ValueError(f"kind must be 'sym' or 'rw', got {kind!r}")
@@ -222,9 +222,7 @@ def heat_diffusion(
         >>> out.size(1)
         9
     """
-    if isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0 or math.isinf(t):
-        raise ValueError(f"t must be a positive finite number, got {t!r}")
-    t = float(t)
+    t = check_positive_float(t, "t")
     coeffs = [math.exp(-t)]
     k = 0
     # truncate once the remaining Poisson mass is below tol

@@ -18,7 +18,7 @@ from graphcl.embed.skipgram import train_skipgram
 from graphcl.graph import CSRGraph
 from graphcl.sparse import normalized_adjacency
 from graphcl.utils import make_generator, resolve_device
-from graphcl.validation import check_edge_index, check_positive_int
+from graphcl.validation import check_edge_index, check_positive_float, check_positive_int
 
 __all__ = ["DeepWalk", "Node2Vec", "as_csr_graph"]
 
@@ -48,12 +48,6 @@ def as_csr_graph(graph: Any, num_nodes: int | None = None) -> CSRGraph:
         "graph must be a CSRGraph, a torch_geometric Data or an edge_index tensor, "
         f"got {type(graph).__name__}"
     )
-
-
-def _check_pos_number(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-        raise ValueError(f"{name} must be a positive number, got {v!r}")
-    return float(v)
 
 
 class _WalkEmbedding:
@@ -96,9 +90,9 @@ class _WalkEmbedding:
         self.window = check_positive_int(window, "window")
         self.negative = check_positive_int(negative, "negative", minimum=0)
         self.epochs = check_positive_int(epochs, "epochs")
-        self.p = _check_pos_number(p, "p")
-        self.q = _check_pos_number(q, "q")
-        self.lr = _check_pos_number(lr, "lr")
+        self.p = check_positive_float(p, "p")
+        self.q = check_positive_float(q, "q")
+        self.lr = check_positive_float(lr, "lr")
         if backend not in _BACKENDS:
             raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
         if backend == "gensim" and negative < 1:

@@ -62,7 +62,7 @@ from graphcl.embed.skipgram import (
     unigram_distribution,
 )
 from graphcl.sparse import randomized_svd, to_sparse
-from graphcl.validation import check_generator, check_positive_int
+from graphcl.validation import check_generator, check_positive_float, check_positive_int
 
 __all__ = ["shifted_ppmi", "shifted_ppmi_matrix", "factorize_ppmi", "ppmi_embedding"]
 
@@ -144,8 +144,7 @@ def _check_noise_negative_dtype(noise: object, n: int, negative: object, dtype: 
                          f"{noise.dtype} {list(noise.shape)}")
     if bool((noise < 0).any()) or not float(noise.sum()) > 0:
         raise ValueError("noise must be non-negative with a positive sum")
-    if isinstance(negative, bool) or not isinstance(negative, (int, float)) or not negative > 0:
-        raise ValueError(f"negative must be a positive number (the SGNS shift), got {negative!r}")
+    check_positive_float(negative, "negative")  # the SGNS shift log(negative)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
 

@@ -71,12 +71,10 @@ expected per-epoch gradient stays word2vec's, what changes is its estimator):
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor
 
-from graphcl.validation import check_generator, check_positive_int
+from graphcl.validation import check_generator, check_positive_float, check_positive_int
 
 __all__ = [
     "SkipGram",
@@ -396,8 +394,8 @@ def cooccurrence_matrix(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     dev = walks.device
-    p = _check_return_param(p, "p")
-    q = _check_return_param(q, "q")
+    p = check_positive_float(p, "p")
+    q = check_positive_float(q, "q")
     if transition is not None:
         transition = _check_transition(transition, n, dev)
         if q != 1.0:
@@ -443,12 +441,6 @@ def _times_transition(G: Tensor, transition: Tensor) -> Tensor:
     Pt = P.t()
     Pt = (Pt.coalesce() if Pt.layout == torch.sparse_coo else Pt).to_sparse_csr()
     return (Pt @ G.t()).t()
-
-
-def _check_return_param(v: object, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not v > 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return float(v)
 
 
 def _transition_lookup(P: Tensor, row: Tensor, col: Tensor) -> Tensor:
@@ -779,8 +771,7 @@ def train_skipgram(
     check_positive_int(window, "window")
     check_positive_int(negative, "negative", minimum=0)
     check_positive_int(epochs, "epochs")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    check_positive_float(lr, "lr")
     if not 0 <= min_lr_ratio <= 1:
         raise ValueError(f"min_lr_ratio must be in [0, 1], got {min_lr_ratio}")
     device = torch.device(device) if device is not None else walks.device

@@ -101,16 +101,6 @@ def check_grid(grid: Any, name: str) -> list[float]:
     return values
 
 
-def check_positive_number(v: Any, name: str) -> float:
-    """A single positive finite number (for example a regularisation ``C``)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive number, got {type(v).__name__}")
-    v = float(v)
-    if not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {v}")
-    return v
-
-
 def check_seed(seed: Any) -> int:
     """A non-negative integer seed."""
     return check_positive_int(seed, "seed", minimum=0)

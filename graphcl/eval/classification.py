@@ -20,7 +20,6 @@ from torch import Tensor
 
 from graphcl.eval._common import (
     check_grid,
-    check_positive_number,
     check_ratio,
     check_seed,
     l2_normalize,
@@ -30,7 +29,7 @@ from graphcl.eval._common import (
     to_numpy_mask,
     to_numpy_matrix,
 )
-from graphcl.validation import check_positive_int
+from graphcl.validation import check_positive_float, check_positive_int
 
 __all__ = ["linear_probe", "multilabel_f1", "DEFAULT_C_GRID", "DEFAULT_TRAIN_RATIOS"]
 
@@ -332,7 +331,7 @@ def multilabel_f1(
         raise ValueError("train_ratios must not be empty")
     check_positive_int(num_shuffles, "num_shuffles")
     seed = check_seed(seed)
-    C = check_positive_number(C, "C")
+    C = check_positive_float(C, "C")
     val_fraction = check_ratio(val_fraction, "val_fraction")
     check_positive_int(max_iter, "max_iter")
     grid = (np.round(np.arange(1, 100) * 0.01, 2) if thresholds is None

@@ -9,8 +9,8 @@ import torch
 from sklearn.linear_model import LogisticRegression
 from torch import Tensor
 
-from graphcl.eval._common import check_positive_number, limit_blas_threads
-from graphcl.validation import check_edge_index, check_features, check_positive_int
+from graphcl.eval._common import limit_blas_threads
+from graphcl.validation import check_edge_index, check_features, check_positive_float, check_positive_int
 
 __all__ = ["link_prediction_scores", "link_prediction_eval"]
 
@@ -151,7 +151,7 @@ def link_prediction_eval(
         check_edge_index(train_neg, n, "train_neg")
         if train_pos.size(1) == 0 or train_neg.size(1) == 0:
             raise ValueError("train_pos and train_neg must each hold at least one pair")
-        c = check_positive_number(C, "C")
+        c = check_positive_float(C, "C")
         check_positive_int(max_iter, "max_iter")
         train_pairs = torch.cat([train_pos, train_neg], dim=1).to(z.device)
         feats = _pair_features(z, train_pairs).to("cpu", torch.float64).numpy()

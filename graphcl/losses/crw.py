@@ -33,7 +33,13 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from graphcl.similarity import topk_similar
-from graphcl.validation import check_edge_index, check_generator, check_positive_int, check_probability
+from graphcl.validation import (
+    check_edge_index,
+    check_generator,
+    check_positive_float,
+    check_positive_int,
+    check_probability,
+)
 
 __all__ = ["crw", "crw_bipartite", "crw_neighborhood", "crw_transition", "crw_return_probabilities",
            "neighbor_candidates"]
@@ -59,14 +65,6 @@ def _check_embeddings(embeddings: Sequence[Tensor], minimum: int = 2) -> list[Te
         if z.size(1) != zs[0].size(1) or z.device != zs[0].device:
             raise ValueError(f"embeddings[{t}] must match embeddings[0] in width and device")
     return zs
-
-
-def _check_tau(tau: float) -> float:
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)):
-        raise TypeError(f"tau must be a positive number, got {type(tau).__name__}")
-    if not tau > 0 or tau != tau:
-        raise ValueError(f"tau must be > 0, got {tau}")
-    return float(tau)
 
 
 def _check_candidates(cand: Tensor, rows: int, cols: int, name: str) -> Tensor:
@@ -119,7 +117,7 @@ def crw_transition(
         [1.0, 1.0, 1.0]
     """
     zs = _check_embeddings([source, target])
-    tau = _check_tau(tau)
+    tau = check_positive_float(tau, "tau")
     p = check_probability(edge_dropout, "edge_dropout")
     check_generator(generator, source.device)
     a, b = (F.normalize(z, dim=1) for z in zs) if normalize else zs
@@ -200,7 +198,7 @@ def crw_return_probabilities(
         torch.Size([2, 4])
     """
     zs = _check_embeddings(embeddings)
-    tau = _check_tau(tau)
+    tau = check_positive_float(tau, "tau")
     p = check_probability(edge_dropout, "edge_dropout")
     check_generator(generator, zs[0].device)
     T = len(zs) - 1
@@ -368,7 +366,7 @@ def crw_neighborhood(
     if not (isinstance(eps, (int, float)) and eps >= 0):
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     a, b = _check_embeddings([za, zb])
-    tau = _check_tau(tau)
+    tau = check_positive_float(tau, "tau")
     p = check_probability(edge_dropout, "edge_dropout")
     check_generator(generator, a.device)
     na = check_edge_index(edge_index_a, a.size(0), "edge_index_a")

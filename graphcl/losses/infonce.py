@@ -56,6 +56,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from graphcl.validation import check_positive_float
+
 __all__ = ["infonce", "infonce_dense", "default_block_size", "BLOCK_ELEMENTS", "MAX_BLOCK"]
 
 #: Largest default number of rows per tile (``block_size=None``).
@@ -96,8 +98,7 @@ def _check_inputs(z1: Tensor, z2: Tensor, tau: float) -> None:
         raise ValueError(f"z1 and z2 must be on the same device, got {z1.device} and {z2.device}")
     if z1.size(0) < 2:
         raise ValueError(f"z1 and z2 need at least 2 rows (nodes), got {z1.size(0)}")
-    if isinstance(tau, bool) or not isinstance(tau, (int, float)) or not math.isfinite(tau) or tau <= 0:
-        raise ValueError(f"tau must be a finite number > 0, got {tau!r}")
+    check_positive_float(tau, "tau")
 
 
 def _shift_offsets(pair_shift: Sequence | None, n: int, tau: float, like: Tensor) -> Tensor | None:

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
+from graphcl.validation import check_positive_float
+
 __all__ = ["alignment", "uniformity"]
 
 
@@ -25,11 +27,6 @@ def _check_matrix(z: Tensor, name: str) -> None:
         raise ValueError(f"{name} must be 2-D [num_nodes, dim], got shape {tuple(z.shape)}")
     if not z.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got {z.dtype}")
-
-
-def _check_positive(v: float, name: str) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
 
 
 def alignment(z1: Tensor, z2: Tensor, alpha: float = 2, *, normalize: bool = True) -> Tensor:
@@ -44,7 +41,7 @@ def alignment(z1: Tensor, z2: Tensor, alpha: float = 2, *, normalize: bool = Tru
     _check_matrix(z2, "z2")
     if z1.shape != z2.shape:
         raise ValueError(f"z1 and z2 must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
-    _check_positive(alpha, "alpha")
+    check_positive_float(alpha, "alpha")
     if normalize:
         z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     return (z1 - z2).norm(dim=1).pow(alpha).mean()
@@ -71,7 +68,7 @@ def uniformity(z: Tensor, t: float = 2, block_size: int | None = 1024, *, normal
         -4.0
     """
     _check_matrix(z, "z")
-    _check_positive(t, "t")
+    check_positive_float(t, "t")
     n = z.size(0)
     if n < 2:
         raise ValueError(f"z needs at least 2 rows, got {n}")

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from graphcl.validation import check_edge_index, check_edge_weight, check_positive_int
+from graphcl.validation import check_edge_index, check_edge_weight, check_positive_float, check_positive_int
 
 __all__ = [
     "dec_soft_assignment",
@@ -57,14 +57,6 @@ def _check_matrix(x: object, name: str) -> Tensor:
     return x
 
 
-def _check_positive_float(v: object, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(v).__name__}")
-    if not v > 0 or v != v or v == float("inf"):
-        raise ValueError(f"{name} must be a finite number > 0, got {v}")
-    return float(v)
-
-
 def dec_soft_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tensor:
     """DEC soft assignment (Student's t kernel), rows sum to 1.
 
@@ -81,7 +73,7 @@ def dec_soft_assignment(z: Tensor, centers: Tensor, alpha: float = 1.0) -> Tenso
         raise ValueError(f"z has dimension {z.size(1)} but centers has {centers.size(1)}")
     if centers.size(0) < 1:
         raise ValueError("centers must hold at least one cluster")
-    alpha = _check_positive_float(alpha, "alpha")
+    alpha = check_positive_float(alpha, "alpha")
     # ||z - mu||^2 = |z|^2 - 2 z.mu + |mu|^2, O(N K d) without an N x K x d tensor
     dist2 = (z.pow(2).sum(1, keepdim=True) - (z @ centers.t()) * 2.0 + centers.pow(2).sum(1)).clamp_min(0.0)
     q = (1.0 + dist2 / alpha).pow(-(alpha + 1.0) / 2.0)
@@ -359,7 +351,7 @@ def pamc_loss(
         raise ValueError(f"q has {q.size(0)} rows but z has {n}")
     check_edge_index(pos_edge_index, n, "pos_edge_index")
     pos_weight = check_edge_weight(pos_weight, pos_edge_index.size(1), "pos_weight")
-    tau = _check_positive_float(tau, "tau")
+    tau = check_positive_float(tau, "tau")
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or eps < 0:
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     if pos_edge_index.device != z.device:

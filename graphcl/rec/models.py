@@ -36,16 +36,10 @@ from graphcl.rec.core import (
     rec_adjacency,
     transpose_perm,
 )
-from graphcl.validation import check_fraction, check_generator, check_positive_int
+from graphcl.validation import check_fraction, check_generator, check_positive_float, check_positive_int
 
 __all__ = ["RecModel", "LightGCN", "SGL", "SimGCL", "XSimGCL", "LightGCL", "MODELS", "build_model",
            "lightgcl_contrast"]
-
-
-def _positive(v: float, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
-    return float(v)
 
 
 def _nonnegative(v: float, name: str) -> float:
@@ -94,7 +88,7 @@ class RecModel(nn.Module):
         self.adj = rec_adjacency(train, num_users, num_items)  # not a parameter nor a buffer
         dev = train.device
         if init_std is not None:
-            init_std = _positive(init_std, "init_std")
+            init_std = check_positive_float(init_std, "init_std")
         self.user_emb = nn.Parameter(_init(num_users, dim, init_std, generator, dev))
         self.item_emb = nn.Parameter(_init(num_items, dim, init_std, generator, dev))
 
@@ -165,7 +159,7 @@ class SGL(RecModel):
         super().__init__(train, num_users, num_items, **kw)
         self.drop_ratio = check_fraction(drop_ratio, "drop_ratio")
         self.cl_weight = _nonnegative(cl_weight, "cl_weight")
-        self.tau = _positive(tau, "tau")
+        self.tau = check_positive_float(tau, "tau")
         self.views: list[Tensor] | None = None
 
     def start_epoch(self, generator: torch.Generator | None = None) -> None:
@@ -203,7 +197,7 @@ class SimGCL(RecModel):
         super().__init__(train, num_users, num_items, num_layers=num_layers, **kw)
         self.eps = _nonnegative(eps, "eps")
         self.cl_weight = _nonnegative(cl_weight, "cl_weight")
-        self.tau = _positive(tau, "tau")
+        self.tau = check_positive_float(tau, "tau")
 
     def loss(self, users, pos, neg, generator=None):
         bpr, reg = self.rec_terms(self.propagate(), users, pos, neg)
@@ -234,7 +228,7 @@ class XSimGCL(RecModel):
         super().__init__(train, num_users, num_items, num_layers=num_layers, **kw)
         self.eps = _nonnegative(eps, "eps")
         self.cl_weight = _nonnegative(cl_weight, "cl_weight")
-        self.tau = _positive(tau, "tau")
+        self.tau = check_positive_float(tau, "tau")
         self.cl_layer = check_positive_int(cl_layer, "cl_layer")
         if cl_layer > self.num_layers:
             raise ValueError(f"cl_layer={cl_layer} exceeds num_layers={self.num_layers}")
@@ -257,7 +251,7 @@ def lightgcl_contrast(g: Tensor, e: Tensor, idx: Tensor, tau: float) -> Tensor:
     """
     if g.shape != e.shape or g.dim() != 2:
         raise ValueError(f"g and e must be [N, d] of one shape, got {list(g.shape)} and {list(e.shape)}")
-    _positive(tau, "tau")
+    check_positive_float(tau, "tau")
     ga = g[idx]
     neg = torch.logsumexp(ga @ e.T / tau, dim=1)
     pos = ((ga * e[idx]).sum(1) / tau).clamp(-5.0, 5.0)
@@ -289,7 +283,7 @@ class LightGCL(RecModel):
         super().__init__(train, num_users, num_items, num_layers=num_layers, generator=generator, **kw)
         self.dropout = check_fraction(dropout, "dropout")
         self.cl_weight = _nonnegative(cl_weight, "cl_weight")
-        self.tau = _positive(tau, "tau")
+        self.tau = check_positive_float(tau, "tau")
         self.svd = SVDView(q=q, niter=niter, generator=generator).fit(self.train_pairs, num_users, num_items)
         self.perm = transpose_perm(self.adj) if self.dropout > 0 else None
 

@@ -40,7 +40,6 @@ Internals:
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -51,6 +50,7 @@ from graphcl.graph import CSRGraph
 from graphcl.validation import (
     check_generator,
     check_node_ids,
+    check_positive_float,
     check_positive_int,
     check_probability,
 )
@@ -106,15 +106,6 @@ def _as_graph(graph: Any, num_nodes: int | None = None) -> CSRGraph:
         "graph must be a CSRGraph, an edge_index tensor of shape [2, E] or a PyG Data, "
         f"got {type(graph).__name__}"
     )
-
-
-def _check_pq(v: Any, name: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise TypeError(f"{name} must be a positive finite number, got {type(v).__name__}")
-    v = float(v)
-    if not math.isfinite(v) or v <= 0.0:
-        raise ValueError(f"{name} must be a positive finite number, got {v}")
-    return v
 
 
 def _check_start(start: Any, graph: CSRGraph, name: str = "start") -> Tensor:
@@ -622,8 +613,8 @@ def random_walk(
         torch.Size([2, 5])
     """
     graph = _as_graph(graph, num_nodes)
-    p = _check_pq(p, "p")
-    q = _check_pq(q, "q")
+    p = check_positive_float(p, "p")
+    q = check_positive_float(q, "q")
     length = check_positive_int(length, "length", minimum=0)
     start = _check_start(start, graph)
     generator = check_generator(generator, graph.device)
@@ -712,8 +703,8 @@ def walks_per_node(
     graph = _as_graph(graph, num_nodes)
     walks_per_node = check_positive_int(walks_per_node, "walks_per_node", minimum=0)
     length = check_positive_int(length, "length", minimum=0)
-    p = _check_pq(p, "p")
-    q = _check_pq(q, "q")
+    p = check_positive_float(p, "p")
+    q = check_positive_float(q, "q")
     generator = check_generator(generator, graph.device)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from graphcl.graph import CSRGraph
-from graphcl.validation import check_generator, check_positive_int, check_probability
+from graphcl.validation import check_generator, check_positive_float, check_positive_int, check_probability
 from graphcl.walks.repelling import _check_graph, _ensemble_flags, _iterate_walks
 
 __all__ = [
@@ -29,15 +29,6 @@ __all__ = [
     "pagerank_estimate",
     "relative_frobenius_error",
 ]
-
-
-def _check_sigma(sigma: float) -> float:
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)):
-        raise TypeError(f"sigma must be a positive number, got {type(sigma).__name__}")
-    sigma = float(sigma)
-    if not sigma > 0.0 or sigma == float("inf"):
-        raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
-    return sigma
 
 
 def _weighted_degree(graph: CSRGraph) -> Tensor:
@@ -77,7 +68,7 @@ def exact_regularised_laplacian_kernel(graph: CSRGraph, sigma: float = 0.5) -> T
         (0.5556, 0.4444)
     """
     graph = _check_graph(graph)
-    sigma = _check_sigma(sigma)
+    sigma = check_positive_float(sigma, "sigma")
     n = graph.num_nodes
     eye = torch.eye(n, dtype=torch.float64, device=graph.device)
     lap = eye - _normalised_adjacency(graph)
@@ -136,7 +127,7 @@ def _grf_features_batched(
 def _check_grf_args(graph, num_walkers, sigma, p_halt, generator):
     graph = _check_graph(graph)
     num_walkers = check_positive_int(num_walkers, "num_walkers", minimum=1)
-    sigma = _check_sigma(sigma)
+    sigma = check_positive_float(sigma, "sigma")
     p_halt = check_probability(p_halt, "p_halt")
     if not 0.0 < p_halt < 1.0:
         raise ValueError(f"p_halt must be in (0, 1) for graph random features, got {p_halt}")
