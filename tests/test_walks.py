@@ -12,6 +12,7 @@ from torch_geometric.data import Data
 
 from graphcl.graph import CSRGraph
 from graphcl.walks import (
+    _steps,
     engine,
     random_walk,
     random_walk_with_restart,
@@ -229,33 +230,25 @@ def test_node2vec_mixture_proposals_match_exact_law_on_directed_graph(p, q):
     _assert_matches(_triples(walks), _exact_directed(g, p, q), min_tests=20)
 
 
-def _proposals_on_a_star(monkeypatch, simple: bool) -> tuple[float, float]:
+def _proposals_on_a_star(simple: bool) -> tuple[float, float]:
     """Proposals per walker for the step leaf -> hub -> ?, and the return frequency."""
     ei = torch.stack([torch.zeros(60, dtype=torch.long), torch.arange(1, 61)])
     g = CSRGraph.from_edge_index(ei, 61, undirected=True)
     index = engine._walk_index(g)
     _ = index.simple
     index._simple = simple
-    drawn = []
-    rand = engine._rand
-
-    def counting(shape, generator, device):
-        drawn.append(shape[-1])
-        return rand(shape, generator, device)
-
-    monkeypatch.setattr(engine, "_rand", counting)
-    start = torch.arange(1, 61).repeat(500)  # 30k walkers: leaf -> hub -> ?
-    walks = random_walk(g, start, 2, p=1.0, q=4.0, generator=torch.Generator().manual_seed(31))
-    # draws: the first (first-order) step, then the proposals of the second step
-    return sum(drawn[1:]) / start.numel(), (walks[:, 2] == walks[:, 0]).double().mean().item()
+    start = torch.arange(1, 61).repeat(500).to(index.idx_dtype)  # 30k walkers: leaf -> hub -> ?
+    out = torch.empty((start.numel(), 3), dtype=torch.long)
+    drawn = engine._second_order(index, start, 2, 1.0, 4.0, torch.Generator().manual_seed(31), out)
+    return drawn / start.numel(), (out[:, 2] == out[:, 0]).double().mean().item()
 
 
-def test_node2vec_mixture_needs_fewer_proposals_from_a_leaf_into_a_hub(monkeypatch):
+def test_node2vec_mixture_needs_fewer_proposals_from_a_leaf_into_a_hub():
     # alpha = 1 for the return, 1/4 for the 59 other leaves: uniform proposals at the hub
     # are accepted with probability 15.75 / 60; the mixture (mass 15 + 0.75 + 0.75 = 16.5)
     # with probability 15.75 / 16.5.
-    mix, ret_mix = _proposals_on_a_star(monkeypatch, simple=True)
-    uni, ret_uni = _proposals_on_a_star(monkeypatch, simple=False)
+    mix, ret_mix = _proposals_on_a_star(simple=True)
+    uni, ret_uni = _proposals_on_a_star(simple=False)
     assert mix < 1.15 and uni > 3.3  # expected 1.048 and 3.81 (plus the last round's spares)
     exact, n = 1.0 / 15.75, 30_000
     sd = (exact * (1 - exact) / n) ** 0.5
@@ -284,17 +277,17 @@ def test_accept_and_select_helpers_equal_torch_where():
         a = (1 / p, 1.0, 1 / q)
         levels = tuple(x / max(a) for x in a)
         alpha = torch.where(is_t, levels[0], torch.where(adj, levels[1], levels[2]))
-        assert torch.equal(engine._accept(r, is_t, adj, levels), r < alpha)
+        assert torch.equal(_steps.accept(r, is_t, adj, *levels), r < alpha)
         if a[1] == a[2]:
-            assert torch.equal(engine._accept(r, is_t, None, levels), r < alpha)
+            assert torch.equal(_steps.accept(r, is_t, None, *levels), r < alpha)
     for dtype in (torch.int32, torch.int64):
         x = torch.randint(-2**30, 2**30, (n,), generator=gen).to(dtype)
         y = torch.randint(-2**30, 2**30, (n,), generator=gen).to(dtype)
-        assert torch.equal(engine._select(adj, x, y), torch.where(adj, x, y))
-    assert torch.equal(engine._either(adj, is_t, ~is_t), torch.where(adj, is_t, ~is_t))
-    assert torch.equal(engine._either(adj, None, is_t), adj | is_t)
-    assert torch.equal(engine._either(adj, is_t, None), ~adj | is_t)
-    assert engine._either(adj, None, None) is None
+        assert torch.equal(_steps.select(adj, x, y), torch.where(adj, x, y))
+    assert torch.equal(_steps.either(adj, is_t, ~is_t), torch.where(adj, is_t, ~is_t))
+    assert torch.equal(_steps.either(adj, None, is_t), adj | is_t)
+    assert torch.equal(_steps.either(adj, is_t, None), ~adj | is_t)
+    assert _steps.either(adj, None, None) is None
 
 
 def test_first_order_slices_are_exact_and_do_not_depend_on_threads(monkeypatch):
@@ -321,6 +314,68 @@ def test_first_order_slices_are_exact_and_do_not_depend_on_threads(monkeypatch):
             assert chisquare(obs).pvalue > P_MIN, (v, obs)
     other = random_walk(g, start, 20, generator=torch.Generator().manual_seed(35))
     assert not torch.equal(one, other)
+
+
+@pytest.mark.parametrize("p,q", [(1.0, 4.0), (0.25, 0.25), (4.0, 1.0)])
+def test_node2vec_slices_are_exact_and_do_not_depend_on_threads(monkeypatch, p, q):
+    # node2vec walks of more than _CPU_STREAM_WALKERS_N2V walkers run as fixed slices with
+    # their own generators on torch's threads (TorchScript kernels, no GIL held).
+    monkeypatch.setattr(engine, "_CPU_STREAM_WALKERS_N2V", 900)
+    built = []
+
+    class Counted(engine._EdgeBitmap):
+        def __init__(self, graph):
+            built.append(1)
+            super().__init__(graph)
+
+    monkeypatch.setattr(engine, "_EdgeBitmap", Counted)
+    start = torch.arange(NUM_NODES).repeat(800)  # 8 slices
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)  # a cold graph: the adjacency test is built once, before the threads
+        three = random_walk(_graph(), start, 20, p=p, q=q, generator=torch.Generator().manual_seed(36))
+        torch.set_num_threads(1)
+        one = random_walk(_graph(), start, 20, p=p, q=q, generator=torch.Generator().manual_seed(36))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(built) == (0 if p == 4.0 else 2)  # (4, 1): no adjacency test needed
+    assert torch.equal(one, three)
+    assert torch.equal(one[:, 0], start)
+    _assert_matches(_triples(one), _exact_second_order(_graph(), p, q), min_tests=15)
+
+
+def _kernel_cases() -> list[tuple[str, CSRGraph, float, float]]:
+    dead = CSRGraph.from_edge_index(torch.tensor([[0, 1, 1, 2, 3], [1, 0, 2, 3, 0]]), 5)  # 3 -> 0, 4 isolated
+    return [
+        ("uniform", _graph(), 1.0, 1.0),
+        ("weighted uniform", _graph(weighted=True), 1.0, 1.0),
+        ("mixture", _graph(), 1.0, 4.0),
+        ("mixture, p < 1", _graph(), 0.25, 2.0),
+        ("uniform proposals", _graph(), 0.25, 0.25),
+        ("no adjacency test", _graph(), 4.0, 1.0),
+        ("weighted node2vec", _graph(weighted=True), 0.5, 2.0),
+        ("dead ends", dead, 0.5, 2.0),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_torchscript_kernels_equal_plain_python(monkeypatch, case):
+    # The walk kernels run compiled by TorchScript; plain Python runs the same ops in the
+    # same order, so the walks are identical (the hash-set adjacency as well).
+    name, g, p, q = _kernel_cases()[case]
+    assert _steps.kernel("second_order_walks") is not _steps.second_order_walks  # compiled here
+    start = torch.arange(g.num_nodes).repeat(300)
+    for hashed in (False, True):
+        if hashed:
+            monkeypatch.setattr(engine, "_EdgeBitmap", engine._EdgeSet)
+        runs = []
+        for script in (True, False):
+            monkeypatch.setattr(_steps, "TORCHSCRIPT", script)
+            g2 = CSRGraph(g.rowptr, g.col, g.weight, g.num_nodes)  # a fresh walk index
+            runs.append(random_walk(g2, start, 12, p=p, q=q, generator=torch.Generator().manual_seed(37)))
+        assert torch.equal(runs[0], runs[1]), name
+        if name == "dead ends":
+            assert (runs[0][start == 4, 1:] == -1).all()
 
 
 def test_adjacency_bitmap_and_hash_set_agree_with_has_edge():

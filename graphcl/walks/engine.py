@@ -33,13 +33,16 @@ Internals:
   The adjacency test reads a dense ``N x N`` bitmap on small graphs (at most 32 MiB,
   or no more than the hash set) and an open-addressing hash set of the edge keys
   ``t * N + x`` otherwise.
-* First-order CPU walks of more than ``_CPU_STREAM_WALKERS`` walkers run as fixed slices
-  with their own generators (seeded from the caller's) on torch's threads; the walks
-  depend on the seed, not on the thread count.
+* The per-step loops run in TorchScript kernels (:mod:`graphcl.walks._steps`): no Python
+  overhead per op, and no GIL held, so CPU walks of more than ``_CPU_STREAM_WALKERS``
+  walkers (first order) or ``_CPU_STREAM_WALKERS_N2V`` (node2vec) run as fixed slices with
+  their own generators (seeded from the caller's) on torch's threads. The walks depend on
+  the seed, not on the thread count.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -54,6 +57,8 @@ from graphcl.validation import (
     check_positive_int,
     check_probability,
 )
+from graphcl.walks import _steps
+from graphcl.walks._steps import StepArrays, bit_test
 
 __all__ = [
     "random_walk",
@@ -69,7 +74,7 @@ _RAND_CHUNK = 1 << 24
 # more than the hash set would); larger graphs use the hash set.
 _BITMAP_BYTES = 1 << 25
 # Edges per block when the adjacency bitmap is filled.
-_BITMAP_BUILD_EDGES = 1 << 18
+_BITMAP_BUILD_EDGES = 1 << 16
 # Walks are built in step-major working rows (one row per step, fast to gather and write)
 # and copied into the [B, L + 1] output block by block: the rows hold at most about this
 # many ids, so a second walk-sized buffer never coexists with the output.
@@ -80,8 +85,10 @@ _STEP_RAND = 1 << 20
 # (several proposals each once few are left): fewer wasted proposals than one round per
 # walker batch, at a few more rounds. On CUDA a round covers all walkers (fewer syncs).
 _ROUND_TARGET = 1 << 12
-# Above this many walkers, first-order CPU walks run as independent slices on threads.
+# Above this many walkers, CPU walks run as independent slices on threads: first order, and
+# node2vec (larger slices: each has its own rejection tail of small rounds).
 _CPU_STREAM_WALKERS = 1 << 15
+_CPU_STREAM_WALKERS_N2V = 1 << 16
 # Induced-subgraph pair tests between two of the highest-degree nodes read a bitmap of the
 # edges among at most this many of them (``_HUB_BITMAP_NODES ** 2 / 8`` bytes: 32 MiB).
 _HUB_BITMAP_NODES = 1 << 14
@@ -145,18 +152,18 @@ class _WalkIndex:
         self.rowptr = rowptr.to(self.idx_dtype)
         self.col = col.to(self.idx_dtype)
         self.deg_f = deg.to(torch.float32)
-        self.deg_i = deg.to(self.idx_dtype)
         # For u < 1 in float32, u * d < d holds for degrees below 2**24: clamp only above.
-        self.clamp_offsets = deg.numel() > 0 and bool(deg.max() >= 2**24)
+        clamp = deg.numel() > 0 and bool(deg.max() >= 2**24)
         self.weighted = weight is not None
+        base = wspan = cumw = row_last = None
         if weight is not None:
-            cw = torch.cumsum(weight.to(torch.float64), 0)
-            zero = torch.zeros(1, dtype=torch.float64, device=dev)
-            ext = torch.cat([zero, cw])
-            self.cumw = cw
-            self.base = ext[rowptr[:-1]]
-            self.wspan = ext[rowptr[1:]] - self.base
-            self.row_last = (rowptr[1:] - 1).to(self.idx_dtype)
+            cumw = torch.cumsum(weight.to(torch.float64), 0)
+            ext = torch.cat([torch.zeros(1, dtype=torch.float64, device=dev), cumw])
+            base = ext[rowptr[:-1]]
+            wspan = ext[rowptr[1:]] - base
+            row_last = (rowptr[1:] - 1).to(self.idx_dtype)
+        self._arrays = StepArrays(self.rowptr, self.col, self.deg_f, deg.to(self.idx_dtype) if clamp else None,
+                                  base, wspan, cumw, row_last, None, True, 0, 0, True)
         self._simple: bool | None = None  # no repeated (u, v) entry; computed on first need
         self.edge_set: _EdgeSet | _EdgeBitmap | None = None  # built on the first adjacency test
         self.hub_edges: _HubEdges | None = None  # built on the first induced-subgraph pair test
@@ -189,19 +196,7 @@ class _WalkIndex:
 
         ``u`` (float32) is overwritten; the next nodes go to ``out`` when given.
         """
-        if self.weighted:
-            base = self.base.index_select(0, cur)
-            target = torch.addcmul(base, u.double(), self.wspan.index_select(0, cur))
-            pos = torch.searchsorted(self.cumw, target, right=True)
-            pos = torch.minimum(pos.to(self.idx_dtype), self.row_last.index_select(0, cur))
-            return torch.index_select(self.col, 0, pos, out=out)
-        d = self.deg_f.index_select(0, cur)
-        off = u.mul_(d).to(self.idx_dtype)
-        # float32 rounding can give u * d == d for huge degrees: clamp into the row.
-        if self.clamp_offsets:
-            off = torch.minimum(off, self.deg_i.index_select(0, cur) - 1)
-        pos = self.rowptr.index_select(0, cur).add_(off)
-        return torch.index_select(self.col, 0, pos, out=out)
+        return _steps.step(self._arrays, cur, u, out)
 
     @property
     def simple(self) -> bool:
@@ -214,17 +209,33 @@ class _WalkIndex:
         return self._simple
 
     # --------------------------------------------------------------- adjacency
-    def adjacent(self, t: Tensor, x: Tensor) -> Tensor:
-        """Whether ``t -> x`` is an edge of the original graph.
-
-        Answers for sentinel ids are meaningless (callers accept those walkers anyway).
-        """
+    def _edge_set(self) -> _EdgeSet | _EdgeBitmap:
+        """The adjacency test set, built on first need: a bitmap when small enough, else a hash set."""
         if self.edge_set is None:
             n = self.num_nodes
             hash_bytes = 4 * max(16, 1 << (4 * self.graph.num_edges - 1).bit_length())
             use_bitmap = (n + 1) ** 2 / 8 <= max(hash_bytes, _BITMAP_BYTES)
             self.edge_set = _EdgeBitmap(self.graph) if use_bitmap else _EdgeSet(self.graph)
-        return self.edge_set.contains(t, x)
+        return self.edge_set
+
+    def arrays(self, adjacency: bool = False) -> StepArrays:
+        """What the step kernels read; with ``adjacency`` the edge test set is included (built if needed)."""
+        if not adjacency or self._arrays.adj is not None:
+            return self._arrays
+        es = self._edge_set()
+        if isinstance(es, _EdgeSet):
+            adj = dict(adj=es.table, adj_bitmap=False, adj_n=es.n, adj_mask=es.mask, adj_key32=es.key32)
+        else:
+            adj = dict(adj=es.words, adj_bitmap=True, adj_n=es.n, adj_mask=0, adj_key32=es.key32)
+        self._arrays = self._arrays._replace(**adj)
+        return self._arrays
+
+    def adjacent(self, t: Tensor, x: Tensor) -> Tensor:
+        """Whether ``t -> x`` is an edge of the original graph.
+
+        Answers for sentinel ids are meaningless (callers accept those walkers anyway).
+        """
+        return _steps.adjacent(self.arrays(adjacency=True), t, x)
 
 
 def _set_bits(words: Tensor, keys: Tensor) -> Tensor:
@@ -232,11 +243,6 @@ def _set_bits(words: Tensor, keys: Tensor) -> Tensor:
     one = torch.ones(1, dtype=torch.int32, device=keys.device).expand(keys.numel())
     # distinct keys set distinct bits, so adding the bit values is an OR (bit 31 wraps to the sign bit)
     return words.index_add_(0, keys >> 5, one << (keys & 31).to(torch.int32))
-
-
-def _bit_test(words: Tensor, keys: Tensor) -> Tensor:
-    """``int32`` 1 where the bit ``keys`` of the bitmap ``words`` is set, else 0."""
-    return (words.index_select(0, keys >> 5) >> (keys & 31).to(torch.int32)) & 1
 
 
 class _EdgeBitmap:
@@ -261,10 +267,11 @@ class _EdgeBitmap:
             rows = torch.arange(u, v, device=dev).repeat_interleave(deg[u:v])
             _set_bits(self.words, rows * self.n + col[lo:hi])
             u = v
-        self.key_dtype = torch.int32 if (self.n + 1) ** 2 < 2**31 else torch.long  # 32-bit arithmetic when it fits
+        self.key32 = (self.n + 1) ** 2 < 2**31  # 32-bit key arithmetic when it fits
+        self.key_dtype = torch.int32 if self.key32 else torch.long
 
     def contains(self, t: Tensor, x: Tensor) -> Tensor:
-        return _bit_test(self.words, t.to(self.key_dtype) * self.n + x.to(self.key_dtype)).bool()
+        return _steps.bitmap_contains(self.words, self.n, self.key32, t, x)
 
 
 class _EdgeSet:
@@ -274,9 +281,6 @@ class _EdgeSet:
     binary search. The table has a power-of-two size of at least twice the edge count.
     """
 
-    _EMPTY = -1
-    _BLOCK = 8
-
     def __init__(self, graph: CSRGraph) -> None:
         dev = graph.device
         self.n = max(graph.num_nodes, 1)
@@ -284,49 +288,25 @@ class _EdgeSet:
         self.size = 1 << max(4, (4 * e - 1).bit_length())  # load factor <= 1/4
         self.mask = self.size - 1
         # int32 keys (half the cache footprint) while N * N fits.
-        self.key_dtype = torch.int32 if self.n * self.n < 2**31 else torch.long
-        self.table = torch.full((self.size,), self._EMPTY, dtype=self.key_dtype, device=dev)
+        self.key32 = self.n * self.n < 2**31
+        self.key_dtype = torch.int32 if self.key32 else torch.long
+        self.table = torch.full((self.size,), _steps.EMPTY, dtype=self.key_dtype, device=dev)
         row, col = graph.row, graph.col
         keys = (row * self.n + col).to(self.key_dtype)
-        slot = self._hash(row, col)
+        slot = _steps.hash_slots(row, col, self.mask)
         pend = torch.arange(e, device=dev)
         # Insert in rounds: every pending key claims its slot if empty (one claimant wins),
         # the losers move one slot on. Keys are distinct, so each round places >= 1 key.
         while pend.numel():
             s = slot[pend]
-            empty = self.table[s] == self._EMPTY
+            empty = self.table[s] == _steps.EMPTY
             self.table[s[empty]] = keys[pend[empty]]
             won = self.table[s] == keys[pend]
             pend = pend[~won]
             slot[pend] = (slot[pend] + 1) & self.mask
 
-    def _hash(self, t: Tensor, x: Tensor) -> Tensor:
-        # Products stay below 2**63 for ids below 2**31: no overflow.
-        h = (t.long() * 2654435761) ^ (x.long() * 2246822519)
-        h = h ^ (h >> 29)
-        return h & self.mask
-
     def contains(self, t: Tensor, x: Tensor) -> Tensor:
-        key = (t.long() * self.n + x.long()).to(self.key_dtype)
-        slot = self._hash(t, x)
-        val = self.table.index_select(0, slot)
-        found = val == key
-        # Probe on only for the queries that met another key: single slots first, then
-        # blocks of slots per round (clusters are short at this load).
-        open_ = ((~found) & (val != self._EMPTY)).nonzero().squeeze(1)
-        step = torch.arange(1, self._BLOCK + 1, device=slot.device)
-        rounds = 0
-        while open_.numel():
-            rounds += 1
-            width = 1 if rounds <= 2 else self._BLOCK
-            slots = (slot[open_].unsqueeze(1) + step[:width]) & self.mask
-            block = self.table[slots]
-            hit = (block == key[open_].unsqueeze(1)).any(1)
-            found[open_[hit]] = True
-            more = ~hit & (block != self._EMPTY).all(1)
-            open_ = open_[more]
-            slot[open_] = slots[more, -1]
-        return found
+        return _steps.hash_contains(self.table, self.n, self.mask, self.key32, t, x)
 
 
 class _HubEdges:
@@ -396,171 +376,32 @@ def _walk_index(graph: CSRGraph) -> _WalkIndex:
 def _first_order(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor,
                  work_ids: int | None = None) -> Tensor:
     """First-order walks into ``out``, with working rows of about ``work_ids`` ids (default ``_WORK_IDS``)."""
-    b = start.numel()
-    dev = index.device
-    if length == 0 or b == 0:
-        out[:, 0] = start
-        return out
-    # Working rows: the current position, then a block of new steps (see _WORK_IDS).
     work_ids = _WORK_IDS if work_ids is None else work_ids
-    block = min(length, max(1, work_ids // b))
-    per_draw = max(1, work_ids * _STEP_RAND // _WORK_IDS // b)
-    buf = torch.empty((block + 1, b), dtype=index.idx_dtype, device=dev)
-    buf[0] = start
-    j = 0
-    while j < length:
-        k = min(block, length - j)
-        for i in range(k):
-            if i % per_draw == 0:  # uniforms in small draws: the same stream as one big draw
-                rand = _rand((min(per_draw, k - i), b), generator, dev)
-            index.step(buf[i], rand[i % per_draw], out=buf[i + 1])
-        first = 0 if j == 0 else 1  # the first block also writes the start column
-        out[:, j + first : j + 1 + k].copy_(buf[first : k + 1].t())
-        buf[0] = buf[k]
-        j += k
+    _steps.kernel("first_order_walks")(index.arrays(), start, length, work_ids,
+                                       work_ids * _STEP_RAND // _WORK_IDS, generator, out)
     return out
 
 
-def _select(mask: Tensor, a: Tensor, b: Tensor) -> Tensor:
-    """``torch.where(mask, a, b)`` for integer tensors, by bit masks (several times faster on CPU)."""
-    return b ^ ((a ^ b) & mask.to(b.dtype).neg_())
-
-
-def _either(mask: Tensor, a: Tensor | None, b: Tensor | None) -> Tensor | None:
-    """``torch.where(mask, a, b)`` for boolean tensors; ``None`` stands for all true."""
-    if a is None:
-        return None if b is None else mask | b
-    if b is None:
-        return ~mask | a
-    return (mask & a) | (~mask & b)
-
-
-def _accept(r: Tensor, is_t: Tensor, adj: Tensor | None, levels: tuple[float, float, float]) -> Tensor:
-    """Accept a proposal ``x`` iff ``r < alpha(t, x) / a_max`` (``levels``: back, in, out).
-
-    ``adj`` (``t -> x``) is ``None`` when the in and out levels are equal.
-    """
-    def below(level: float) -> Tensor | None:
-        return None if level >= 1.0 else r < level
-
-    back, inn, out = levels
-    inner = below(inn) if adj is None else _either(adj, below(inn), below(out))
-    acc = _either(is_t, below(back), inner)
-    return torch.ones_like(is_t) if acc is None else acc
-
-
-def _second_order_step(index: _WalkIndex, prev: Tensor, cur: Tensor, out: Tensor, p: float, q: float,
-                       generator, max_proposals: int) -> None:
-    """One exact node2vec step for every walker (``prev -> cur``) into ``out``, by rejection.
-
-    Each walker ``t -> v`` uses the cheaper of two exact proposal schemes (the expected number
-    of proposals is the scheme's proposal mass over ``sum_x alpha(t, x)`` on ``N(v)``):
-
-    * uniform: ``x`` uniform in ``N(v)``, accepted with probability ``alpha(t, x) / a_max``
-      (mass ``a_max * d_v``);
-    * mixture, on unweighted graphs without repeated edges when ``1/q`` is the smallest
-      factor: ``alpha(t, x) = a_out + (a_in - a_out) [x in N(t), x != t] + (a_back - a_out)
-      [x == t]``, so propose from ``N(v)`` with mass ``a_out * d_v`` (always accepted), from
-      ``N(t)`` with mass ``(a_in - a_out) * d_t`` (accepted iff ``x in N(v)``, ``x != t``) or
-      ``t`` itself with mass ``a_back - a_out`` (accepted iff ``t in N(v)``). A walker that
-      came from a low-degree node into a hub then needs about one proposal instead of ``q``.
-    """
+def _node2vec_setup(index: _WalkIndex, p: float, q: float) -> tuple[bool, StepArrays]:
+    """Whether the mixture proposals apply, and the kernel arrays (adjacency test built when needed)."""
     a_back, a_in, a_out = 1.0 / p, 1.0, 1.0 / q
-    a_max = max(a_back, a_in, a_out)
-    levels = (a_back / a_max, a_in / a_max, a_out / a_max)  # acceptance probabilities
-    need_adj = a_in != a_out
-    mixture = a_out < a_max and a_out <= min(a_in, a_back) and index.simple
-    w_in, w_back = a_in - a_out, a_back - a_out  # masses of the mixture's t side
-    b = cur.numel()
-    dev = index.device
-    sentinel = index.sentinel
-    target = b if dev.type == "cuda" else _ROUND_TARGET
-    idx = None  # None: every walker is pending
-    t, v = prev, cur
-    m = 1  # proposals per pending walker in this round
-    while True:
-        if m > 1:
-            t, v = t.repeat_interleave(m), v.repeat_interleave(m)
-        r = _rand((2, v.numel()), generator, dev)
-        if mixture:
-            dv = index.deg_f.index_select(0, v)
-            a_mass = dv * a_out
-            z = a_mass + w_back
-            if w_in > 0:
-                z.add_(index.deg_f.index_select(0, t), alpha=w_in)
-            use = z < dv.mul_(a_max)  # the mixture has the smaller proposal mass
-            c = r[1] * z  # where the proposal falls in the mixture's mass
-            from_t = use & (c >= a_mass)
-            x = index.step(_select(from_t, t, v), r[0])
-            point = None
-            if w_back > 0:
-                point = from_t if w_in == 0 else from_t & (c >= z.sub_(w_back))
-                x = _select(point, t, x)
-            is_t = x == t
-            adj = index.adjacent(_select(use, v, t), x)  # t -> x (uniform), v -> x (mixture)
-            if point is None:
-                t_ok = adj & ~is_t
-            else:
-                t_ok = adj if w_in == 0 else adj & (point | ~is_t)
-            acc = _either(use, ~from_t | t_ok, _accept(r[1], is_t, adj, levels))
-        else:
-            x = index.step(v, r[0])
-            adj = index.adjacent(t, x) if need_adj else None
-            acc = _accept(r[1], x == t, adj, levels)
-        if sentinel >= 0:
-            acc |= x == sentinel
-        if m > 1:
-            # m i.i.d. proposals in a row: the first accepted one is what sequential
-            # rejection sampling would return.
-            acc = acc.view(-1, m)
-            first = acc.to(torch.uint8).argmax(1, keepdim=True)
-            x = x.view(-1, m).gather(1, first.long()).squeeze(1)
-            acc = acc.any(1)
-        if idx is None:
-            out.copy_(x)
-            idx = (~acc).nonzero().squeeze(1)
-        else:
-            # Still-rejected slots are overwritten once they accept.
-            out.index_copy_(0, idx, x)
-            idx = idx[~acc]
-        if idx.numel() == 0:
-            return
-        m = min(max_proposals, max(1, target // idx.numel()))
-        t, v = prev.index_select(0, idx), cur.index_select(0, idx)
+    mixture = a_out < max(a_back, a_in) and a_out <= min(a_in, a_back) and index.simple
+    return mixture, index.arrays(adjacency=mixture or a_in != a_out)
 
 
-def _second_order(
-    index: _WalkIndex,
-    start: Tensor,
-    length: int,
-    p: float,
-    q: float,
-    generator,
-    out: Tensor,
-    max_proposals: int = 32,
-) -> Tensor:
-    b = start.numel()
-    dev = index.device
-    if length < 2 or b == 0:  # no second-order step
-        return _first_order(index, start, length, generator, out)
-    # Working rows: the two last positions, then a block of new steps (see _WORK_IDS). Half
-    # the first-order block: these steps are dearer (the block copy weighs less) and the
-    # adjacency test already holds memory.
-    block = min(length, max(1, _WORK_IDS // (2 * b)))
-    buf = torch.empty((block + 2, b), dtype=index.idx_dtype, device=dev)
-    buf[0] = start
-    index.step(buf[0], _rand((b,), generator, dev), out=buf[1])  # the first step is first order
-    j = 2  # next position
-    while j <= length:
-        k = min(block, length - j + 1)
-        for i in range(k):
-            _second_order_step(index, buf[i], buf[i + 1], buf[i + 2], p, q, generator, max_proposals)
-        first = 0 if j == 2 else 2  # the first block also writes the first two columns
-        out[:, j - 2 + first : j + k].copy_(buf[first : k + 2].t())
-        buf[0] = buf[k]
-        buf[1] = buf[k + 1]
-        j += k
-    return out
+def _second_order(index: _WalkIndex, start: Tensor, length: int, p: float, q: float, generator, out: Tensor,
+                  work_ids: int | None = None, max_proposals: int = 32) -> int:
+    """node2vec walks into ``out`` (see :func:`graphcl.walks._steps.second_order_step`).
+
+    Returns the number of proposals drawn. Rejected walkers propose again in rounds of about
+    ``_ROUND_TARGET`` proposals on the CPU, of all pending walkers on CUDA (fewer syncs).
+    """
+    mixture, arrays = _node2vec_setup(index, p, q)
+    work_ids = _WORK_IDS if work_ids is None else work_ids
+    target = start.numel() if index.device.type == "cuda" else _ROUND_TARGET
+    return _steps.kernel("second_order_walks")(arrays, start, length, p, q, mixture, index.sentinel, target,
+                                               max_proposals, work_ids, work_ids * _STEP_RAND // _WORK_IDS,
+                                               generator, out)
 
 
 def _finish(out: Tensor, index: _WalkIndex) -> Tensor:
@@ -589,8 +430,8 @@ def random_walk(
     ``alpha(t, x) * w(v, x)``, ``alpha = 1/p`` if ``x == t``, ``1`` if ``t -> x`` is an
     edge, ``1/q`` otherwise (the first step is first order). A walker on a node
     without out-neighbours stops: the rest of its row is ``-1``. On the CPU, more than
-    32k first-order walkers run on ``torch.get_num_threads()`` threads; the walks depend
-    on the generator's seed, not on the thread count.
+    32k first-order (64k node2vec) walkers run in fixed slices on ``torch.get_num_threads()``
+    threads; the walks depend on the generator's seed, not on the thread count.
 
     Args:
         graph: a :class:`~graphcl.graph.CSRGraph` (convert once and reuse it), or an
@@ -628,48 +469,61 @@ def _run_walks(index: _WalkIndex, start: Tensor, length: int, p: float, q: float
     start = start.to(index.idx_dtype)
     if out is None:
         out = torch.empty((start.numel(), length + 1), dtype=torch.long, device=index.device)
-    if p == 1.0 and q == 1.0:
-        _first_order_streams(index, start, length, generator, out)
+    if (p == 1.0 and q == 1.0) or length < 2:  # no second-order step
+        _sliced(index, start, generator, out, _CPU_STREAM_WALKERS,
+                lambda s, g, o, w: _first_order(index, s, length, g, o, work_ids=w))
     else:
-        _second_order(index, start, length, p, q, generator, out)
+        _node2vec_setup(index, p, q)  # build the lazy parts once, before any thread starts
+        _sliced(index, start, generator, out, _CPU_STREAM_WALKERS_N2V,
+                lambda s, g, o, w: _second_order(index, s, length, p, q, g, o, work_ids=w))
     return _finish(out, index)
 
 
-def _first_order_streams(index: _WalkIndex, start: Tensor, length: int, generator, out: Tensor) -> None:
-    """First-order walks; on the CPU, thread-parallel over fixed slices of the walkers.
+def _sliced(index: _WalkIndex, start: Tensor, generator, out: Tensor, slice_walkers: int, run) -> None:
+    """``run(start, generator, out, work_ids)`` on the walkers; on the CPU, thread-parallel over fixed slices.
 
-    More than ``_CPU_STREAM_WALKERS`` walkers are split into slices of at most that many,
+    More than ``slice_walkers`` walkers are split into slices of at most that many,
     each with its own generator seeded from ``generator``, run on ``torch.get_num_threads()``
-    threads (torch releases the GIL inside its kernels; the random draws and gathers of
-    one slice are single-threaded). The slicing depends only on the number of walkers, so
-    the walks do not depend on the thread count. node2vec steps are not sliced: their
-    rejection rounds are many short kernels, and two threads contending for the GIL
-    between them ran slower than one.
+    threads. The step kernels run under TorchScript, which holds no GIL (see
+    :mod:`graphcl.walks._steps`); the random draws and gathers of one slice are
+    single-threaded. The slicing depends only on the number of walkers, so the walks do not
+    depend on the thread count.
     """
     b = start.numel()
-    slices = -(-b // _CPU_STREAM_WALKERS)
+    slices = -(-b // slice_walkers)
     if index.device.type != "cpu" or slices <= 1:
-        _first_order(index, start, length, generator, out)
+        run(start, generator, out, None)
         return
     size = -(-b // slices)
     seeds = torch.randint(0, 2**62, (slices,), generator=generator).tolist()
-
     threads = min(torch.get_num_threads(), slices)
     # Threads' working rows share a smaller budget: their temporaries and malloc arenas add
     # to the peak (the block size does not change the walks).
-    work_ids = _WORK_IDS if threads <= 1 else _WORK_IDS // (2 * threads)
+    work_ids = None if threads <= 1 else _WORK_IDS // (2 * threads)
 
     def job(i: int) -> None:
         rows = slice(i * size, min(b, (i + 1) * size))
-        _first_order(index, start[rows], length, torch.Generator().manual_seed(seeds[i]), out[rows],
-                     work_ids=work_ids)
+        run(start[rows], torch.Generator().manual_seed(seeds[i]), out[rows], work_ids)
+
+    pending = iter(range(slices))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(pending, None)
+            if i is None:
+                return
+            job(i)
 
     if threads <= 1:
-        for i in range(slices):
-            job(i)
+        worker()
         return
-    with ThreadPoolExecutor(threads) as pool:
-        for f in [pool.submit(job, i) for i in range(slices)]:
+    # The calling thread works too: one thread (and malloc arena) fewer to start.
+    with ThreadPoolExecutor(threads - 1) as pool:
+        helpers = [pool.submit(worker) for _ in range(threads - 1)]
+        worker()
+        for f in helpers:
             f.result()
 
 
@@ -924,7 +778,7 @@ def _hub_pairs(hub_edges: _HubEdges, u_node: Tensor, u_walk: Tensor, pr: Tensor,
     shift = ar + (1 - loops) - (rep_end - rep).to(pos_dtype)
     p_j = shift.index_select(0, p_i) + torch.arange(p_i.numel(), device=dev, dtype=pos_dtype)
     key = (bm_hub * hub_edges.bits.n).index_select(0, p_i) + bm_hub.index_select(0, p_j)
-    hit = _bit_test(hub_edges.bits.words, key).nonzero().squeeze(1)
+    hit = bit_test(hub_edges.bits.words, key).nonzero().squeeze(1)
     src, dst = bm.index_select(0, p_i.index_select(0, hit)), bm.index_select(0, p_j.index_select(0, hit))
     rest = (~in_bits).nonzero().squeeze(1)  # positions in pr of the other nodes
     if rest.numel():
@@ -1074,7 +928,7 @@ def rwr_induced_subgraphs(
         words, first_rank = _member_scratch(index, (b * n + 31) // 32)  # first_rank: read only where written
         try:
             _set_bits(words, member)
-            e_found = _bit_test(words, qkey).nonzero().squeeze(1)
+            e_found = bit_test(words, qkey).nonzero().squeeze(1)
             q = qkey.index_select(0, e_found)
             word_of = m_sorted >> 5
             new_word = torch.ones_like(word_of, dtype=torch.bool)
