@@ -334,6 +334,7 @@ def test_node2vec_slices_are_exact_and_do_not_depend_on_threads(monkeypatch, p, 
     try:
         torch.set_num_threads(3)  # a cold graph: the adjacency test is built once, before the threads
         three = random_walk(_graph(), start, 20, p=p, q=q, generator=torch.Generator().manual_seed(36))
+        assert torch.get_num_threads() == 3  # set to 1 while the slices ran, then restored
         torch.set_num_threads(1)
         one = random_walk(_graph(), start, 20, p=p, q=q, generator=torch.Generator().manual_seed(36))
     finally:

@@ -484,10 +484,9 @@ def _sliced(index: _WalkIndex, start: Tensor, generator, out: Tensor, slice_walk
 
     More than ``slice_walkers`` walkers are split into slices of at most that many,
     each with its own generator seeded from ``generator``, run on ``torch.get_num_threads()``
-    threads. The step kernels run under TorchScript, which holds no GIL (see
-    :mod:`graphcl.walks._steps`); the random draws and gathers of one slice are
-    single-threaded. The slicing depends only on the number of walkers, so the walks do not
-    depend on the thread count.
+    threads (torch's intra-op thread count is 1 while they run). The step kernels run under
+    TorchScript, which holds no GIL (see :mod:`graphcl.walks._steps`). The slicing depends
+    only on the number of walkers, so the walks do not depend on the thread count.
     """
     b = start.numel()
     slices = -(-b // slice_walkers)
@@ -496,7 +495,8 @@ def _sliced(index: _WalkIndex, start: Tensor, generator, out: Tensor, slice_walk
         return
     size = -(-b // slices)
     seeds = torch.randint(0, 2**62, (slices,), generator=generator).tolist()
-    threads = min(torch.get_num_threads(), slices)
+    intra = torch.get_num_threads()
+    threads = min(intra, slices)
     # Threads' working rows share a smaller budget: their temporaries and malloc arenas add
     # to the peak (the block size does not change the walks).
     work_ids = None if threads <= 1 else _WORK_IDS // (2 * threads)
@@ -519,12 +519,18 @@ def _sliced(index: _WalkIndex, start: Tensor, generator, out: Tensor, slice_walk
     if threads <= 1:
         worker()
         return
-    # The calling thread works too: one thread (and malloc arena) fewer to start.
-    with ThreadPoolExecutor(threads - 1) as pool:
-        helpers = [pool.submit(worker) for _ in range(threads - 1)]
-        worker()
-        for f in helpers:
-            f.result()
+    # The calling thread works too: one thread (and malloc arena) fewer to start. Each slice is
+    # one thread's work: torch's intra-op threads are set to 1 meanwhile (restored after), else
+    # every op above torch's grain size would fork a team per slice and oversubscribe the cores.
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads - 1) as pool:
+            helpers = [pool.submit(worker) for _ in range(threads - 1)]
+            worker()
+            for f in helpers:
+                f.result()
+    finally:
+        torch.set_num_threads(intra)
 
 
 def walks_per_node(
