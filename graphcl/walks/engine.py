@@ -353,10 +353,6 @@ class _HubEdges:
         return out
 
 
-def _rand(shape: tuple[int, ...], generator: torch.Generator | None, device) -> Tensor:
-    return torch.rand(shape, generator=generator, device=device, dtype=torch.float32)
-
-
 def _walk_index(graph: CSRGraph) -> _WalkIndex:
     """The graph's walk index, built once and cached on the graph object.
 
@@ -636,7 +632,7 @@ def _rwr(index: _WalkIndex, ego: Tensor, length: int, restart_prob: float, gener
         raise ValueError("moves=True needs walks without the dead-end test")
     found: list[tuple[Tensor, Tensor]] | None = [] if moves else None
     for j0 in range(0, length, steps_per_chunk):
-        rand = _rand((min(steps_per_chunk, length - j0), 2, b), generator, dev)
+        rand = _steps.rand([min(steps_per_chunk, length - j0), 2, b], generator, dev)
         if not check_dead:
             n_before = len(found) if moves else 0
             _rwr_excursions(index, walks[j0:j0 + rand.size(0) + 1], ego, rand, restart_prob, found)
