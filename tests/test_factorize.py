@@ -305,7 +305,8 @@ def test_second_order_with_p_one_is_the_first_order_path():
     first = cooccurrence_matrix(walks, n, 3, transition=P)
     assert torch.equal(cooccurrence_matrix(walks, n, 3, transition=P, p=1.0, q=1.0), first)
     # the second-order code itself reduces to the first-order counts at p = 1 (point mass 0)
-    second = skipgram._cooccurrence_matrix_second_order(walks, n, 3, True, P, 1.0, torch.float64)
+    fwd = skipgram._second_order_counts(walks, n, 3, True, P, 1.0, torch.float64)
+    second = (fwd + fwd.t()) / 3  # symmetrised and shrink-window scaled, as cooccurrence_matrix does
     assert torch.allclose(second, first, atol=1e-12)
 
 

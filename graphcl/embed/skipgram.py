@@ -405,31 +405,44 @@ def cooccurrence_matrix(
     elif p != 1.0 or q != 1.0:
         raise ValueError(f"p and q are used only with transition (the Rao-Blackwellised counts), "
                          f"got p={p!r}, q={q!r} without transition")
-    if transition is not None and p != 1.0:
-        return _cooccurrence_matrix_second_order(walks, n, window, shrink_window, transition, p,
-                                                 dtype)
+    if transition is None or p == 1.0:
+        # Rao-Blackwell: index the token before the context; its P row is applied below
+        fwd = _pair_counts(walks, n, window, shrink_window, lag=0 if transition is None else 1).to(dtype)
+        if transition is not None:
+            fwd = _times_transition(fwd, transition)
+    else:
+        fwd = _second_order_counts(walks, n, window, shrink_window, transition, p, dtype)
+    out = fwd + fwd.t()
+    if shrink_window:
+        out.div_(window)
+    return out
+
+
+def _pair_counts(walks: Tensor, n: int, window: int, shrink_window: bool, lag: int,
+                 coef: Tensor | None = None, min_pos: int = 0) -> Tensor:
+    """Float64 ``[n, n]`` sums over the forward pairs (centre ``w[t]``, context ``w[s]``, ``s = t + o``,
+    ``o = 1..window``, both real tokens, ``s >= min_pos``) of ``weight(o) * coef[s]`` at
+    ``(w[t], w[s - lag])``; ``weight(o) = window - o + 1`` with ``shrink_window``, else 1, and
+    ``coef`` 1 when ``None``. ``lag = 0`` counts the contexts themselves, ``lag >= 1`` the tokens
+    before them (whose exact step distributions are applied afterwards)."""
+    dev = walks.device
     length = walks.size(1)
     per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
     acc = torch.zeros(n * n, dtype=torch.float64, device=dev)
     for start in range(0, walks.size(0), per_chunk):
         chunk = walks[start:start + per_chunk]
         for off in range(1, min(window, length - 1) + 1):
-            a, b = chunk[:, :-off], chunk[:, off:]
-            # Rao-Blackwell: index the token before the context; its P row is added below
-            ctx = b if transition is None else chunk[:, off - 1:length - 1]
+            t0 = max(0, min_pos - off)
+            a, b = chunk[:, t0:length - off], chunk[:, t0 + off:]
+            ctx = chunk[:, t0 + off - lag:length - lag]
             both = (a >= 0) & (b >= 0)
             key = a[both] * n + ctx[both]
-            wt = torch.tensor(float(window - off + 1) if shrink_window else 1.0,
-                              dtype=torch.float64, device=dev)
-            acc.index_add_(0, key, wt.expand(key.numel()))
-    fwd = acc.view(n, n).to(dtype)
-    del acc
-    if transition is not None:
-        fwd = _times_transition(fwd, transition)
-    out = fwd + fwd.t()
-    if shrink_window:
-        out.div_(window)
-    return out
+            wt = torch.tensor(float(window - off + 1) if shrink_window else 1.0, dtype=torch.float64, device=dev)
+            if coef is None:
+                acc.index_add_(0, key, wt.expand(key.numel()))
+            else:
+                acc.index_add_(0, key, coef[start:start + per_chunk, t0 + off:][both] * wt)
+    return acc.view(n, n)
 
 
 def _times_transition(G: Tensor, transition: Tensor) -> Tensor:
@@ -459,17 +472,16 @@ def _transition_lookup(P: Tensor, row: Tensor, col: Tensor) -> Tensor:
                                                                    device=row.device))
 
 
-def _cooccurrence_matrix_second_order(walks: Tensor, n: int, window: int, shrink_window: bool,
-                                      transition: Tensor, p: float, dtype: torch.dtype) -> Tensor:
-    """Rao-Blackwellised counts of node2vec walks with return parameter ``p`` and ``q = 1``
-    (see :func:`cooccurrence_matrix`): ``F = G1 P + G2``, result ``F + F^T``."""
+def _second_order_counts(walks: Tensor, n: int, window: int, shrink_window: bool, transition: Tensor,
+                         p: float, dtype: torch.dtype) -> Tensor:
+    """Forward Rao-Blackwellised counts ``F = G1 P + G2`` of node2vec walks with return parameter
+    ``p`` and ``q = 1`` (see :func:`cooccurrence_matrix`)."""
     dev = walks.device
-    length = walks.size(1)
     # per context position s >= 2 (u = w[s-2], v = w[s-1]): x = (1/p - 1) P[v, u];
     # the step is the row P[v, :] with weight 1 / (1 + x) plus the point mass x / (1 + x) on u
     stay = torch.ones(walks.shape, dtype=torch.float64, device=dev)  # 1 / (1 + x); s = 0, 1: 1
     back = torch.zeros(walks.shape, dtype=torch.float64, device=dev)  # x / (1 + x)
-    if length > 2:
+    if walks.size(1) > 2:
         u, v = walks[:, :-2], walks[:, 1:-1]
         ok = (u >= 0) & (v >= 0)
         x = torch.zeros(u.shape, dtype=torch.float64, device=dev)
@@ -477,31 +489,10 @@ def _cooccurrence_matrix_second_order(walks: Tensor, n: int, window: int, shrink
         stay[:, 2:] = 1.0 / (1.0 + x)
         back[:, 2:] = x / (1.0 + x)
         del u, v, ok, x
-    per_chunk = max(1, _COUNT_CHUNK_PAIRS // max(1, window * length))
-    offsets = range(1, min(window, length - 1) + 1)
-
-    def accumulate(point_mass: bool) -> Tensor:
-        acc = torch.zeros(n * n, dtype=torch.float64, device=dev)
-        for start in range(0, walks.size(0), per_chunk):
-            chunk = walks[start:start + per_chunk]
-            coef = (back if point_mass else stay)[start:start + per_chunk]
-            for off in offsets:
-                wt = float(window - off + 1) if shrink_window else 1.0
-                t0 = max(0, 2 - off) if point_mass else 0  # the point mass needs s = t + off >= 2
-                a, b = chunk[:, t0:length - off], chunk[:, t0 + off:]
-                # G1 indexes v = w[s-1] (its P row is applied below), G2 indexes u = w[s-2]
-                ctx = (chunk[:, t0 + off - 2:length - 2] if point_mass
-                       else chunk[:, off - 1:length - 1])
-                both = (a >= 0) & (b >= 0)
-                acc.index_add_(0, a[both] * n + ctx[both], coef[:, t0 + off:][both] * wt)
-        return acc.view(n, n)
-
-    fwd = _times_transition(accumulate(False).to(dtype), transition)
-    fwd.add_(accumulate(True))  # float64 G2 added into the dtype result (no dtype copy)
-    out = fwd + fwd.t()
-    if shrink_window:
-        out.div_(window)
-    return out
+    # G1 indexes v = w[s-1] (its P row is applied here), G2 indexes u = w[s-2] (s >= 2)
+    fwd = _times_transition(_pair_counts(walks, n, window, shrink_window, 1, stay).to(dtype), transition)
+    fwd.add_(_pair_counts(walks, n, window, shrink_window, 2, back, min_pos=2))  # float64 G2 into dtype
+    return fwd
 
 
 class SkipGram(torch.nn.Module):
