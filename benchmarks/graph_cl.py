@@ -43,13 +43,21 @@ Usage:
     python benchmarks/graph_cl.py --svm-speed proteins   # sklearn vs precomputed-kernel SVM, same embedding
     python benchmarks/graph_cl.py --datasets mutag --methods sega --tree-builder reference \
         --baseline benchmarks/results/graph_cl.json   # SEGA with the reference tree builder vs stored GraphCL runs
+    python benchmarks/graph_cl.py --methods graphcl --graphcl-aug dnodes \
+        --baseline benchmarks/results/graph_cl.json   # augmentation-matched GraphCL vs stored SEGA runs
 
 ``--tree-builder reference`` (output ``graph_cl_reftree_<datasets>.json``) builds SEGA's trees with
 graphcl.augment.coding_tree_reference (SEGA's codingTree.py algorithm) instead of the config's builder; the
 current (greedy) builder is then timed too, interleaved repeat by repeat, and both trees' mean structural
 entropy is recorded. ``--baseline PATH`` (with ``--methods sega``) pairs SEGA with the GraphCL runs stored in
 an earlier report of this script (same seeds, same protocol; its GraphCL config must equal the current one up
-to ``svm_impl``) instead of re-training GraphCL; no time-per-epoch ratio is given then.
+to ``svm_impl``) instead of re-training GraphCL; no time-per-epoch ratio is given then. With ``--methods
+graphcl`` it is the other way round: GraphCL is trained, SEGA's runs come from the report.
+
+``--graphcl-aug AUG`` (output ``graph_cl_graphcl<AUG>_<datasets>.json``) is an ablation: GraphCL trained with
+augmentation AUG instead of its config's (``dnodes`` = the view SEGA's GIN sees, so that the anchor, the
+original graph vs the coding tree, is the only difference). It is a diagnostic; SEGA's target is scored
+against the configured GraphCL.
 """
 
 from __future__ import annotations
@@ -65,6 +73,7 @@ from pathlib import Path
 import torch
 
 from graphcl.augment import structural_entropy
+from graphcl.augment.graph_views import AUGMENTATION_SETS, GRAPH_AUGMENTATIONS
 from graphcl.config import load_config
 from graphcl.methods.graphcl_tu import _labels, evaluate_embeddings, graphcl_candidates, prepare_graphs, train_graphcl
 from graphcl.methods.sega import TREE_BUILDERS, prepare_trees, sega_candidates, train_sega
@@ -151,21 +160,23 @@ def _load_json(path: str) -> dict:
         return json.load(f)
 
 
-def _baseline_runs(baseline: dict, name: str, cfgs: dict) -> dict[int, dict]:
-    """GraphCL entries of an earlier report by seed, after checking its GraphCL config matches ours."""
+def _baseline_runs(baseline: dict, name: str, cfgs: dict, impl: str) -> dict[int, dict]:
+    """``impl`` entries (``graphcl`` or ``sega``) of an earlier report by seed, after checking that its
+    ``impl`` config matches the current one and its SVM protocol matches the method trained now."""
     if name not in baseline.get("runs", {}):
         raise SystemExit(f"--baseline has no runs of {name}")
-    theirs = baseline["config"]["per_dataset"][name]["configs"]["graphcl"]
-    ours = load_config("graphcl", name)
-    # keys added to graphcl.yaml since that report (selection options) are not compared: it ran selection none
+    theirs = baseline["config"]["per_dataset"][name]["configs"][impl]
+    ours = load_config(impl, name)
+    # keys added to the yaml since that report (selection options) are not compared: it ran selection none
     diff = sorted(k for k in theirs if k != "svm_impl" and theirs[k] != ours.get(k))
-    if cfgs["sega"]["selection"] != "none" or theirs.get("selection", "none") != "none":
+    trained = next(iter(cfgs.values()))
+    if trained["selection"] != "none" or theirs.get("selection", "none") != "none":
         diff.append("selection")
-    svm = {k: cfgs["sega"][k] for k in ("svm_folds", "svm_seeds", "svm_inner_folds", "svm_C_grid")}
+    svm = {k: trained[k] for k in ("svm_folds", "svm_seeds", "svm_inner_folds", "svm_C_grid")}
     diff += sorted(k for k, v in svm.items() if theirs.get(k) != v)
     if diff:
-        raise SystemExit(f"--baseline GraphCL config of {name} differs from the current one in {diff}")
-    return {int(r["seed"]): r["graphcl"] for r in baseline["runs"][name] if "graphcl" in r}
+        raise SystemExit(f"--baseline {impl} config of {name} differs from the current one in {diff}")
+    return {int(r["seed"]): r[impl] for r in baseline["runs"][name] if impl in r}
 
 
 def _mean_entropy(tgraphs: list, height: int) -> float:
@@ -294,7 +305,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tree-builder", default=None, choices=TREE_BUILDERS,
                     help="SEGA's coding-tree builder (default: the config's tree_builder)")
     ap.add_argument("--baseline", default=None, metavar="JSON",
-                    help="with --methods sega: take GraphCL's runs (paired by seed) from this earlier report")
+                    help="with one method in --methods: take the other method's runs (paired by seed) from "
+                         "this earlier report")
+    ap.add_argument("--graphcl-aug", default=None, choices=(*GRAPH_AUGMENTATIONS, *AUGMENTATION_SETS),
+                    help="ablation: GraphCL's augmentation (e.g. dnodes, SEGA's view) instead of its config's")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=None)
     ap.add_argument("--merge", nargs="+", default=None, help="merge these per-dataset JSON reports and exit")
@@ -315,11 +329,14 @@ def main(argv: list[str] | None = None) -> int:
         suffix = f"select_{suffix}"
     if args.tree_builder == "reference":
         suffix = f"reftree_{suffix}"
-    baseline = None
+    if args.graphcl_aug:
+        suffix = f"graphcl{args.graphcl_aug}_{suffix}"
+    baseline, stored = None, None
     if args.baseline:
-        if "graphcl" in methods:
-            ap.error("--baseline replaces GraphCL's training: use it with --methods sega")
+        if sorted(methods) not in (["graphcl"], ["sega"]):
+            ap.error("--baseline replaces one method's training: use it with --methods sega or --methods graphcl")
         baseline = _load_json(args.baseline)
+        stored = "sega" if methods == ["graphcl"] else "graphcl"
     out = Path(args.out or f"benchmarks/results/graph_cl_{suffix}.json")
     protocol = ("frozen graph embeddings after the final epoch, RBF SVM, stratified 10-fold CV, C chosen by inner "
                 "CV on each outer training part, CV seed = training seed; ")
@@ -329,6 +346,7 @@ def main(argv: list[str] | None = None) -> int:
                                "quick": args.quick, "datasets": datasets, "methods": methods,
                                "threads": args.threads, "device": str(device), "selection": args.selection,
                                "tree_builder": args.tree_builder, "baseline": args.baseline,
+                               "graphcl_aug": args.graphcl_aug,
                                "protocol": protocol, "per_dataset": {}},
                     "rows": [], "ratios": {}, "runs": {}}
     print(f"{'dataset':12s} {'seed':>4s} {'method':8s} {'acc %':>7s} {'epoch s':>8s} {'train s':>8s} {'eval s':>7s}")
@@ -343,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                 cfg.update(QUICK)
             if m == "sega" and args.tree_builder:
                 cfg["tree_builder"] = args.tree_builder
+            if m == "graphcl" and args.graphcl_aug:
+                cfg["aug"] = args.graphcl_aug
             cfgs[m] = cfg
         graphs = prepare_graphs(name, str(next(iter(cfgs.values()))["features"]))
         y = _labels(graphs)
@@ -356,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
                 if builder != "greedy":  # the current builder, timed interleaved for comparison
                     greedy_trees = prepare_trees(graphs, height, int(cfgs["sega"]["max_degree"]), "greedy")
                     greedy_times.append(greedy_trees[1])
-        base_runs = _baseline_runs(baseline, name, cfgs) if baseline is not None else {}
+        base_runs = _baseline_runs(baseline, name, cfgs, stored) if baseline is not None else {}
         seed_list = list(range(args.seed_start, args.seed_start + n_seeds))
         report["config"]["per_dataset"][name] = {"seeds": seed_list, "graphs": len(graphs),
                                                  "scaled": scale, "configs": cfgs}
@@ -399,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{statistics.median(tr['epoch_times']):8.3f} {train_s:8.1f} {eval_s:7.1f}", flush=True)
             if base_runs:
                 if seed not in base_runs:
-                    raise SystemExit(f"--baseline has no GraphCL run of {name} seed {seed}")
-                run["graphcl"] = dict(base_runs[seed], source=args.baseline)
+                    raise SystemExit(f"--baseline has no {stored} run of {name} seed {seed}")
+                run[stored] = dict(base_runs[seed], source=args.baseline)
             runs.append(run)
             report["runs"][name] = runs
             rows = [r for r in report["rows"] if r["case"] != name.upper()]

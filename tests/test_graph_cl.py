@@ -438,6 +438,29 @@ def test_benchmark_merge_concatenates_seed_chunks(tmp_path: Path, load_benchmark
         bench.merge([paths[0], paths[0]], tmp_path / "dup.json")
 
 
+def test_benchmark_baseline_runs_either_method(load_benchmark):
+    from graphcl.config import load_config
+
+    bench = load_benchmark("graph_cl")
+    cfgs = {m: dict(load_config(m, "mutag"), selection="none") for m in ("graphcl", "sega")}
+    baseline = {"config": {"per_dataset": {"mutag": {"configs": cfgs}}},
+                "runs": {"mutag": [{"seed": s, "graphcl": {"accuracy": 0.8 + s}, "sega": {"accuracy": 0.7 + s}}
+                                   for s in (0, 1)]}}
+    # GraphCL trained now (any augmentation): SEGA's stored runs, checked against SEGA's current config
+    trained = {"graphcl": dict(cfgs["graphcl"], aug="dnodes")}
+    assert bench._baseline_runs(baseline, "mutag", trained, "sega") == {0: {"accuracy": 0.7}, 1: {"accuracy": 1.7}}
+    assert bench._baseline_runs(baseline, "mutag", {"sega": cfgs["sega"]}, "graphcl")[1] == {"accuracy": 1.8}
+    stale = {"config": {"per_dataset": {"mutag": {"configs": {"sega": dict(cfgs["sega"], tree_height=3)}}}},
+             "runs": baseline["runs"]}
+    with pytest.raises(SystemExit, match=r"sega config of mutag differs .*tree_height"):
+        bench._baseline_runs(stale, "mutag", trained, "sega")
+    other_svm = {"graphcl": dict(cfgs["graphcl"], svm_folds=3)}
+    with pytest.raises(SystemExit, match="svm_folds"):
+        bench._baseline_runs(baseline, "mutag", other_svm, "sega")
+    with pytest.raises(SystemExit, match="no runs of nci1"):
+        bench._baseline_runs(baseline, "nci1", trained, "sega")
+
+
 # ------------------------------------------------- candidate selection by inner CV
 def _candidate_problem(n: int = 96, seed: int = 1) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     X, y = _svm_problem(n, seed)
